@@ -195,10 +195,33 @@ func explainYAML(err error) error {
 	msg := err.Error()
 	m := unknownField.FindStringSubmatch(msg)
 	if m == nil {
-		return fmt.Errorf("%s", strings.TrimPrefix(strings.ReplaceAll(msg, "\n ", ""), "yaml: "))
+		if t := wrongType.FindStringSubmatch(msg); t != nil {
+			return fmt.Errorf("line %s: %q is the wrong type; want %s", t[1], t[2], goTypeWords(t[3]))
+		}
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:")
+		return errors.New(strings.Join(strings.Fields(msg), " "))
 	}
 	allowed := allowedKeys(m[3])
 	return fmt.Errorf("line %s: unknown key %q; allowed here: %s", m[1], m[2], strings.Join(allowed, ", "))
+}
+
+var wrongType = regexp.MustCompile("line (\\d+): cannot unmarshal !!\\w+ `(.*)` into (\\S+)")
+
+func goTypeWords(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map"):
+		return "a mapping"
+	}
+	return "a mapping of keys (see config.example.yaml)"
 }
 
 var sectionTypes = map[string]reflect.Type{

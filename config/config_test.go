@@ -46,7 +46,8 @@ func TestDefaultsApplyWhereFileIsSilent(t *testing.T) {
 	}
 	d := Default()
 	if c.Listen != d.Listen || c.Database != d.Database || c.Ingest.MaxBodyBytes != 10<<20 ||
-		c.Correlation != d.Correlation {
+		c.Correlation.Window != d.Correlation.Window || c.Correlation.MaxPeers != d.Correlation.MaxPeers ||
+		c.Correlation.NotifySeverity != "medium" || c.Correlation.NotifyCount != d.Correlation.NotifyCount {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }
@@ -69,7 +70,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"bad_ignore.yaml":           `correlation.ignore[0]: "10.0.0.0/33" is not a CIDR like 192.0.2.0/24`,
 		"bad_severity.yaml":         `correlation.notify_severity: severity "warning": want one of critical, high, medium, low, info`,
 		"bad_category_rule.yaml":    `categories: `,
-		"wrong_type.yaml":           `unmarshal errors:  line 4: cannot unmarshal !!str ` + "`lots`" + ` into int64`,
+		"wrong_type.yaml":           `line 4: "lots" is the wrong type; want a whole number`,
 		"bad_name.yaml":             `sources[0].name: "My Source"; use lowercase letters, digits, - and _ (at most 63)`,
 		"two_docs.yaml":             `more than one YAML document: keep the configuration in one`,
 	}

@@ -19,9 +19,6 @@ var ErrNotFound = errors.New("not found")
 // ErrClosed is returned by Submit once the store is closed.
 var ErrClosed = errors.New("store is closed")
 
-// ErrBadCursor is returned when a listing is given a cursor it did not hand out.
-var ErrBadCursor = errors.New("invalid cursor")
-
 // ErrAuditBroken is returned by VerifyAudit when the audit chain does not verify.
 var ErrAuditBroken = errors.New("audit chain broken")
 

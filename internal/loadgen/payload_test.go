@@ -1,0 +1,91 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestCommunityIDMatchesTheSpecExample(t *testing.T) {
+	// The Community ID specification's worked example: TCP 128.232.110.120:34855 →
+	// 66.35.250.204:80, seed 0. The hash is symmetric in the direction of the flow.
+	a, b := netip.MustParseAddr("128.232.110.120"), netip.MustParseAddr("66.35.250.204")
+	const want = "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+	if got := communityID(a, b, "TCP", 34855, 80); got != want {
+		t.Errorf("communityID = %s, want %s", got, want)
+	}
+	if got := communityID(b, a, "TCP", 80, 34855); got != want {
+		t.Errorf("reverse communityID = %s, want %s", got, want)
+	}
+}
+
+func TestAddressesAreDistinctAndDocumentationOnly(t *testing.T) {
+	seen := map[netip.Addr]bool{}
+	for k := range 70000 { // crosses from the /24s into 198.18/16 and then into IPv6
+		a := Attacker(k)
+		if seen[a] || !inDocRanges(a) {
+			t.Fatalf("attacker %d = %s: repeated or outside the documentation ranges", k, a)
+		}
+		seen[a] = true
+	}
+	for k := range 20000 {
+		for j := range 4 {
+			v := Victim(k, j, 4)
+			if seen[v] || !inDocRanges(v) {
+				t.Fatalf("victim %d/%d = %s: repeated or outside the documentation ranges", k, j, v)
+			}
+			seen[v] = true
+		}
+	}
+	if got := Attacker(0).String(); got != "192.0.2.1" {
+		t.Errorf("first attacker %s, want 192.0.2.1", got)
+	}
+	if got := Attacker(254).String(); got != "198.51.100.1" {
+		t.Errorf("attacker 254 = %s, want 198.51.100.1", got)
+	}
+}
+
+func TestPayloadsCoverEveryIncident(t *testing.T) {
+	cfg := &Config{Target: TargetWarroom, Format: FormatGeneric, Batch: 1, Incidents: 10000, Victims: 4}
+	p := buildPayloads(cfg, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC), 42)
+	if len(p.bodies) != 40000 {
+		t.Fatalf("%d bodies, want one per (incident, victim) = 40000", len(p.bodies))
+	}
+	attackers := map[string]bool{}
+	var buf []byte
+	for i := range p.bodies {
+		buf = p.render(buf, int64(i), int64(i))
+		var a genericAlert
+		if err := json.Unmarshal(buf, &a); err != nil {
+			t.Fatalf("body %d: %v\n%s", i, err, buf)
+		}
+		for _, e := range a.Entities {
+			if e.Kind == "ip" && (e.Role == "src") != (a.Category == "c2" || a.Category == "exfil") {
+				attackers[e.Value] = true
+			}
+		}
+	}
+	if len(attackers) != 10000 {
+		t.Errorf("%d attackers, want 10000", len(attackers))
+	}
+}
+
+func TestRenderWritesTimeAndSequence(t *testing.T) {
+	cfg := &Config{Target: TargetWarroom, Format: FormatGeneric, Batch: 2, Incidents: 3, Victims: 1}
+	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	p := buildPayloads(cfg, base, 7)
+	var list []genericAlert
+	if err := json.Unmarshal(p.render(nil, 5, 1_234_567), &list); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ at, seq string }{
+		{"2026-11-20T09:00:01.234567Z", "r00007-1795165200-0001234567"},
+		{"2026-11-20T09:00:01.234568Z", "r00007-1795165200-0001234568"},
+	}
+	for i, w := range want {
+		if list[i].EventTime != w.at || list[i].ID != w.seq {
+			t.Errorf("alert %d: event_time %s seq %s, want %s %s", i, list[i].EventTime, list[i].ID, w.at, w.seq)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Reproduces the ingest figures of docs/performance.md: warroom against Prometheus
+# Alertmanager (and a bare net/http server as the ceiling), one run after another, with
+# the load generator on the same machine as the server.
+#
+#   scripts/bench/run.sh                 # everything, ~25 s per measurement
+#   ONLY="alertmanager warroom" scripts/bench/run.sh
+#   DURATION=10s WARMUP=2s OUT=/tmp/bench scripts/bench/run.sh
+#
+# It installs nothing. It needs: go (builds warroom and the baseline server), curl, and
+# for the comparison Debian's prometheus-alertmanager (apt-get install
+# prometheus-alertmanager). Every server it starts listens on 127.0.0.1 and is stopped
+# on exit. Results: one text report per measurement and summary.tsv in $OUT.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-3s}
+ONLY=${ONLY:-"baseline alertmanager warroom"}
+OUT=${OUT:-$(mktemp -d /tmp/warroom-bench.XXXXXX)}
+AM_BIN=${ALERTMANAGER:-$(command -v prometheus-alertmanager || command -v alertmanager || true)}
+WR_PORT=${WR_PORT:-18080}
+AM_PORT=${AM_PORT:-19093}
+BASE_PORT=${BASE_PORT:-18099}
+mkdir -p "$OUT"
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+say() { printf '%s\n' "$*" >&2; }
+
+missing=()
+command -v go >/dev/null || missing+=("go (Go 1.26: https://go.dev/dl or the project's CI image)")
+command -v curl >/dev/null || missing+=("curl (apt-get install curl)")
+if want alertmanager && [[ -z $AM_BIN ]]; then
+	missing+=("prometheus-alertmanager (apt-get install prometheus-alertmanager), or ONLY=\"baseline warroom\" to skip it")
+fi
+if ((${#missing[@]})); then
+	say "missing, install these first:"
+	printf '  - %s\n' "${missing[@]}" >&2
+	exit 2
+fi
+
+say "building warroom and the baseline server into $OUT"
+if ! go build -o "$OUT/warroom" ./cmd/warroom 2>"$OUT/build.log"; then
+	say "warroom does not build (the load generator is its 'bench ingest' command):"
+	cat "$OUT/build.log" >&2
+	exit 1
+fi
+go build -o "$OUT/baseline" ./scripts/bench/baseline
+WARROOM=$OUT/warroom
+
+# Secrets for the example configuration's *_env fields; never printed.
+WARROOM_INGEST_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+WARROOM_API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export WARROOM_INGEST_TOKEN WARROOM_API_TOKEN
+
+SERVER_PID=
+stop_server() {
+	if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -TERM "$SERVER_PID"
+		for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	SERVER_PID=
+}
+trap stop_server EXIT
+
+wait_ready() { # url
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || { say "server exited; see its log in $OUT"; return 1; }
+		sleep 0.1
+	done
+	say "no answer from $1 after 10 s"
+	return 1
+}
+
+start_baseline() {
+	"$OUT/baseline" --listen "127.0.0.1:$BASE_PORT" >"$OUT/baseline.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_alertmanager() { # fresh in-memory state, no cluster, a receiver that drops everything
+	local dir
+	dir=$(mktemp -d "$OUT/am.XXXX")
+	cat >"$dir/am.yml" <<-'EOF'
+		route:
+		  receiver: "null"
+		receivers:
+		  - name: "null"
+	EOF
+	"$AM_BIN" --config.file="$dir/am.yml" --storage.path="$dir" --web.listen-address="127.0.0.1:$AM_PORT" \
+		--cluster.listen-address= --log.level=warn >"$dir/alertmanager.log" 2>&1 &
+	SERVER_PID=$!
+	wait_ready "http://127.0.0.1:$AM_PORT/-/ready"
+}
+
+start_warroom() { # fresh database with the example configuration
+	local dir
+	dir=$(mktemp -d "$OUT/wr.XXXX")
+	"$WARROOM" serve --config config.example.yaml --listen "127.0.0.1:$WR_PORT" --db "$dir/warroom.db" \
+		>"$dir/warroom.log" 2>&1 &
+	SERVER_PID=$!
+	wait_ready "http://127.0.0.1:$WR_PORT/readyz"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+open_incidents() {
+	curl -fsS "http://127.0.0.1:$WR_PORT/metrics" 2>/dev/null |
+		awk '/^warroom_incidents\{status="open"\}/ {print $2}' || true
+}
+
+printf 'name\talerts_per_s\trequests_per_s\tp50\tp90\tp99\tmax\terrors\treadable_p50\treadable_p99\tserver_cores\tgenerator_cores\tother_cores\trss_kb\topen_incidents\n' >"$OUT/summary.tsv"
+
+field() { # file key: the value after a report line's key
+	awk -v k="$2" 'index($0, k) == 1 { sub("^" k " *", ""); print; exit }' "$1"
+}
+
+# measure NAME BENCH-ARGS...: one load run against the running server, with the CPU
+# the server, the generator and everything else on the machine used meanwhile.
+measure() {
+	local name=$1
+	shift
+	local rep=$OUT/$name.txt s0 b0 t0 s1 b1 t1 gen
+	say "== $name: warroom bench ingest $*"
+	s0=$(proc_ticks "$SERVER_PID")
+	b0=$(cpu_busy_ticks)
+	t0=$(date +%s.%N)
+	local TIMEFORMAT='%U %S'
+	if ! { time "$WARROOM" bench ingest "$@" >"$rep" 2>"$rep.err"; } 2>"$rep.time"; then
+		say "   the run failed: $(cat "$rep.err")"
+	fi
+	t1=$(date +%s.%N)
+	s1=$(proc_ticks "$SERVER_PID")
+	b1=$(cpu_busy_ticks)
+	gen=$(tail -1 "$rep.time")
+	cat "$rep" >&2
+	local cpu rss incs=-
+	cpu=$(awk -v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v b0="$b0" -v b1="$b1" -v gen="$gen" \
+		'BEGIN { split(gen, g, " "); w = t1 - t0; s = (s1 - s0) / hz / w; c = (g[1] + g[2]) / w; o = (b1 - b0) / hz / w - s - c;
+		         printf "%.2f\t%.2f\t%.2f", s, c, o }')
+	rss=$(rss_kb)
+	[[ $SERVER_KIND == warroom ]] && incs=$(open_incidents)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+		"$(field "$rep" 'alerts/s')" "$(field "$rep" 'requests/s')" \
+		"$(field "$rep" 'latency p50')" "$(field "$rep" 'latency p90')" "$(field "$rep" 'latency p99')" \
+		"$(field "$rep" 'latency max')" "$(field "$rep" 'errors' | tr ' ' ',')" \
+		"$(field "$rep" 'readable p50')" "$(field "$rep" 'readable p99')" \
+		"$cpu" "$rss" "${incs:--}" >>"$OUT/summary.tsv"
+	say "   cores used (server, generator, others): $(echo "$cpu" | tr '\t' ' '); server RSS ${rss} kB; open incidents ${incs:--}"
+}
+
+{
+	echo "date:      $(date -u +%FT%TZ)"
+	echo "nproc:     $(nproc)"
+	echo "cpu:       $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+	echo "memory:    $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+	echo "kernel:    $(uname -r)"
+	echo "go:        $(go version)"
+	echo "warroom:   $("$WARROOM" version)"
+	[[ -n $AM_BIN ]] && echo "alertmanager: $("$AM_BIN" --version 2>&1 | head -1)"
+	echo "loadavg before: $(cat /proc/loadavg)"
+} | tee "$OUT/machine.txt" >&2
+
+T=(--duration "$DURATION" --warmup "$WARMUP")
+
+if want baseline; then
+	SERVER_KIND=baseline
+	U=(--url "http://127.0.0.1:$BASE_PORT" --target warroom --source generic)
+	start_baseline
+	measure baseline-single-c16 "${U[@]}" --concurrency 16 --batch 1 "${T[@]}"
+	measure baseline-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 "${T[@]}"
+	stop_server
+fi
+
+if want alertmanager; then
+	SERVER_KIND=alertmanager
+	U=(--url "http://127.0.0.1:$AM_PORT" --target alertmanager)
+	start_alertmanager
+	measure am-single-c16 "${U[@]}" --concurrency 16 --batch 1 "${T[@]}"
+	stop_server
+	start_alertmanager
+	measure am-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 "${T[@]}"
+	stop_server
+	start_alertmanager
+	measure am-100k-in-10k "${U[@]}" --concurrency 8 --batch 100 --requests 1000 --incidents 10000
+	stop_server
+	# Alertmanager's everyday traffic: the same firing alerts re-sent, not new ones.
+	start_alertmanager
+	measure am-repeat-single-c16 "${U[@]}" --concurrency 16 --batch 1 --repeat "${T[@]}"
+	measure am-repeat-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 --repeat "${T[@]}"
+	stop_server
+fi
+
+if want warroom; then
+	SERVER_KIND=warroom
+	U=(--url "http://127.0.0.1:$WR_PORT" --target warroom)
+	start_warroom
+	measure wr-single-c16 "${U[@]}" --source generic --format generic --concurrency 16 --batch 1 \
+		--incidents 10 --readable-sample 200 "${T[@]}"
+	stop_server
+	start_warroom
+	measure wr-batch100-c8 "${U[@]}" --source generic --format generic --concurrency 8 --batch 100 \
+		--incidents 10 --readable-sample 200 "${T[@]}"
+	stop_server
+	start_warroom
+	measure wr-suricata-single-c16 "${U[@]}" --source suricata --format suricata --concurrency 16 --batch 1 \
+		--incidents 10 "${T[@]}"
+	stop_server
+	start_warroom
+	measure wr-suricata-batch100-c8 "${U[@]}" --source suricata --format suricata --concurrency 8 --batch 100 \
+		--incidents 10 "${T[@]}"
+	stop_server
+	# 10,000 open incidents: the warm-up (30,000 alerts) opens them all before measuring.
+	start_warroom
+	measure wr-10k-open-warmup "${U[@]}" --source generic --concurrency 8 --batch 100 --requests 300 --incidents 10000
+	measure wr-single-c16-10k-open "${U[@]}" --source generic --concurrency 16 --batch 1 --incidents 10000 \
+		--readable-sample 200 "${T[@]}"
+	measure wr-batch100-c8-10k-open "${U[@]}" --source generic --concurrency 8 --batch 100 --incidents 10000 \
+		--readable-sample 200 "${T[@]}"
+	stop_server
+	start_warroom
+	measure wr-100k-in-10k "${U[@]}" --source generic --concurrency 8 --batch 100 --requests 1000 --incidents 10000
+	stop_server
+fi
+
+say ""
+say "summary ($OUT/summary.tsv):"
+column -t -s $'\t' "$OUT/summary.tsv" >&2 || cat "$OUT/summary.tsv" >&2
+echo "loadavg after: $(cat /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2

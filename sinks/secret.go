@@ -1,0 +1,147 @@
+package sinks
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/warroom/warroom/internal/clock"
+)
+
+const redacted = "[redacted]"
+
+// Secret holds a credential read from the environment or a file. It never prints
+// itself: String, GoString, text marshalling and slog all render "[redacted]". Only
+// Reveal returns the value, for the one place that puts it on the wire.
+//
+// The value sits behind a pointer, so even %+v of a struct holding a Secret in an
+// unexported field prints an address, not the value.
+type Secret struct{ value *string }
+
+// NewSecret wraps v.
+func NewSecret(v string) Secret { return Secret{value: &v} }
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string {
+	if s.value == nil {
+		return ""
+	}
+	return *s.value
+}
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
+
+// String renders "[redacted]".
+func (s Secret) String() string { return redacted }
+
+// GoString renders "[redacted]" for %#v.
+func (s Secret) GoString() string { return redacted }
+
+// MarshalText renders "[redacted]".
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue renders "[redacted]" in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+var _ slog.LogValuer = Secret{}
+
+// SecretRef names where a sink's secret comes from: an environment variable or a file.
+// The secret itself never appears in the configuration. Embed it inline.
+type SecretRef struct {
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate checks that exactly one of token_env and token_file is set and that
+// token_env names a variable. Errors never repeat token_env's value: it may be a
+// secret pasted in the wrong place.
+func (r SecretRef) Validate() error {
+	switch {
+	case r.TokenEnv != "" && r.TokenFile != "":
+		return errors.New("token_env and token_file are both set; keep one")
+	case r.TokenEnv == "" && r.TokenFile == "":
+		return errors.New("token: set token_env (an environment variable) or token_file (a file holding the token); secrets never go in the configuration")
+	case r.TokenEnv != "" && !envNameRE.MatchString(r.TokenEnv):
+		return errors.New("token_env must be the name of an environment variable (letters, digits, '_'), not the token itself")
+	case r.TokenFile != "" && strings.TrimSpace(r.TokenFile) != r.TokenFile:
+		return errors.New("token_file: the path has leading or trailing spaces")
+	}
+	return nil
+}
+
+// IsZero reports whether neither key is set.
+func (r SecretRef) IsZero() bool { return r.TokenEnv == "" && r.TokenFile == "" }
+
+// Resolve reads the secret. Errors name the variable or file, never the value; a
+// file's trailing newline is dropped.
+func (r SecretRef) Resolve(env Env) (Secret, error) {
+	if err := r.Validate(); err != nil {
+		return Secret{}, err
+	}
+	env = env.WithDefaults()
+	if r.TokenEnv != "" {
+		v, ok := env.LookupEnv(r.TokenEnv)
+		if !ok {
+			return Secret{}, fmt.Errorf("token_env: environment variable %s is not set; export it or use token_file", r.TokenEnv)
+		}
+		if strings.TrimSpace(v) == "" {
+			return Secret{}, fmt.Errorf("token_env: environment variable %s is empty", r.TokenEnv)
+		}
+		return NewSecret(strings.TrimSpace(v)), nil
+	}
+	b, err := env.ReadFile(r.TokenFile)
+	if err != nil {
+		return Secret{}, fmt.Errorf("token_file: cannot read %s: %w", r.TokenFile, unwrapPath(err))
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return Secret{}, fmt.Errorf("token_file: %s is empty", r.TokenFile)
+	}
+	return NewSecret(v), nil
+}
+
+// Env is what a sink factory gets besides its settings.
+type Env struct {
+	// Name is the sink's configured name.
+	Name string
+	// Clock is the time source (default the wall clock).
+	Clock clock.Clock
+	// Logger receives the sink's warnings (default discards).
+	Logger *slog.Logger
+	// Hostname names this machine in events (default os.Hostname).
+	Hostname string
+	// LookupEnv and ReadFile are where secrets and CA files come from (default
+	// os.LookupEnv and os.ReadFile).
+	LookupEnv func(string) (string, bool)
+	ReadFile  func(string) ([]byte, error)
+}
+
+// WithDefaults fills the nil fields.
+func (e Env) WithDefaults() Env {
+	if e.Clock == nil {
+		e.Clock = clock.Real{}
+	}
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
+	}
+	if e.Hostname == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			e.Hostname = h
+		} else {
+			e.Hostname = "warroom"
+		}
+	}
+	if e.LookupEnv == nil {
+		e.LookupEnv = os.LookupEnv
+	}
+	if e.ReadFile == nil {
+		e.ReadFile = os.ReadFile
+	}
+	return e
+}

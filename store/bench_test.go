@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/triage/model"
+)
+
+// cpuTime is the process's user+system CPU time so far: on a shared machine, CPU per
+// alert is steadier than wall-clock throughput.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchAlerts builds the alerts of one op, as ingest would after decoding a request.
+func benchAlerts(n, seed int) []*model.Alert {
+	alerts := make([]*model.Alert, n)
+	for i := range alerts {
+		alerts[i] = testAlert(seed + i)
+	}
+	return alerts
+}
+
+// benchSubmit runs b.N ops of perOp alerts from workers goroutines. With incidents,
+// each op also upserts one of 1,000 incidents and adds the alert's entities to it, as
+// correlation does.
+func benchSubmit(b *testing.B, perOp, workers int, incidents bool) {
+	var batches, batchOps atomic.Int64
+	s := openTest(b, "", Options{Clock: clock.Real{}, OnBatch: func(ops int, _ time.Duration) {
+		batches.Add(1)
+		batchOps.Add(int64(ops))
+	}})
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1))
+				if i > b.N {
+					return
+				}
+				alerts := benchAlerts(perOp, i*perOp)
+				var inc *model.Incident
+				if incidents {
+					id := int64(i%1000 + 1)
+					inc = &model.Incident{ID: id, Number: model.IncidentNumber(id), Title: "Port scan", Kind: model.KindNormal,
+						Status: model.StatusOpen, Severity: model.SeverityHigh, Category: model.CategoryScan, AlertCount: i,
+						FirstSeen: t0, LastSeen: t0, OpenedAt: t0, UpdatedAt: t0}
+					for _, a := range alerts {
+						a.IncidentID = id
+					}
+				}
+				err := s.Submit(ctx, func(tx Tx) error {
+					for _, a := range alerts {
+						a.ID = tx.NextAlertID()
+					}
+					if err := tx.InsertAlerts(alerts); err != nil {
+						return err
+					}
+					if inc != nil {
+						if err := tx.UpsertIncident(inc); err != nil {
+							return err
+						}
+						for _, a := range alerts {
+							if err := tx.AddIncidentEntities(inc.ID, a.Entities); err != nil {
+								return err
+							}
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Errorf("worker %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "alerts/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*perOp), "cpu-ns/alert")
+	if n := batches.Load(); n > 0 {
+		b.ReportMetric(float64(batchOps.Load())/float64(n), "ops/batch")
+	}
+	if fi, err := os.Stat(s.path + "-wal"); err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "wal-MiB")
+	}
+}
+
+func BenchmarkSubmit1x16(b *testing.B)   { benchSubmit(b, 1, 16, false) }
+func BenchmarkSubmit1x64(b *testing.B)   { benchSubmit(b, 1, 64, false) }
+func BenchmarkSubmit10x16(b *testing.B)  { benchSubmit(b, 10, 16, false) }
+func BenchmarkSubmit100x8(b *testing.B)  { benchSubmit(b, 100, 8, false) }
+func BenchmarkSubmit1000x2(b *testing.B) { benchSubmit(b, 1000, 2, false) }
+
+// With incident upserts and entity inserts, as the correlated ingest path writes.
+func BenchmarkSubmitCorrelated1x16(b *testing.B)  { benchSubmit(b, 1, 16, true) }
+func BenchmarkSubmitCorrelated100x8(b *testing.B) { benchSubmit(b, 100, 8, true) }
+
+// BenchmarkSubmitEmpty measures the queue and group-commit overhead alone.
+func BenchmarkSubmitEmpty16(b *testing.B) {
+	s := openTest(b, "", Options{Clock: clock.Real{}})
+	ctx := context.Background()
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Submit(ctx, func(Tx) error { return nil }); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkAlertsPage(b *testing.B) {
+	s := openTest(b, "", Options{})
+	for i := 0; i < 10; i++ {
+		insertAlerts(b, s, benchAlerts(1000, i*1000)...)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, _, err := s.Alerts(ctx, AlertFilter{Limit: 100}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeEntities(b *testing.B) {
+	a := testAlert(1)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendEntitiesJSON(buf[:0], a.Entities)
+		buf = appendLabelsJSON(buf[:0], a.Labels)
+	}
+	_ = fmt.Sprint(len(buf))
+}
