@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/ingest"
 	"github.com/warroom/warroom/triage/model"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	API         API               `yaml:"api"`
 	Correlation Correlation       `yaml:"correlation"`
 	Categories  []ingest.RuleSpec `yaml:"categories"`
+
+	// Response: see actions.go.
+	Connectors []Connector            `yaml:"connectors"`
+	Guardrails connectors.GuardConfig `yaml:"guardrails"`
+	Playbooks  Playbooks              `yaml:"playbooks"`
 }
 
 // Ingest tunes the HTTP receivers.
@@ -151,6 +157,7 @@ func Default() Config {
 			NotifySeverity: "medium",
 			NotifyCount:    20,
 		},
+		Connectors: DefaultConnectors(),
 	}
 }
 
@@ -214,6 +221,8 @@ func goTypeWords(t string) string {
 		return "a whole number"
 	case t == "bool":
 		return "true or false"
+	case t == "time.Duration":
+		return "a duration like 30m or 24h"
 	case t == "string":
 		return "a string"
 	case strings.HasPrefix(t, "[]"):
@@ -320,7 +329,7 @@ func (c *Config) Validate() error {
 	if _, err := ingest.NewRuleTable(c.Categories); err != nil {
 		return fmt.Errorf("categories: %w", err)
 	}
-	return nil
+	return c.validateResponse()
 }
 
 func (s Secret) validate(where string) error {

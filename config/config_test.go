@@ -55,7 +55,7 @@ func TestDefaultsApplyWhereFileIsSilent(t *testing.T) {
 // TestInvalidConfigs checks each file in testdata/invalid fails with exactly this error.
 func TestInvalidConfigs(t *testing.T) {
 	want := map[string]string{
-		"unknown_key.yaml":          `line 2: unknown key "lissen"; allowed here: listen, database, log_level, generate_missing_secrets, ingest, sources, api, correlation, categories`,
+		"unknown_key.yaml":          `line 2: unknown key "lissen"; allowed here: listen, database, log_level, generate_missing_secrets, ingest, sources, api, correlation, categories, connectors, guardrails, playbooks`,
 		"unknown_source_key.yaml":   `line 4: unknown key "token"; allowed here: name, format, token_env, token_file`,
 		"bad_listen.yaml":           `listen: "localhost" is not an address:port like 127.0.0.1:8080`,
 		"no_sources.yaml":           `sources: none configured; add at least one (see config.example.yaml)`,

@@ -169,3 +169,25 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Error("Equal compares wrongly")
 	}
 }
+
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"203.0.113.7", "2001:db8::/64", "::ffff:10.0.0.1", "host.example", "10.0.0.1/8", "fe80::1%eth0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseTarget(tg.String())
+		if err != nil || again != tg {
+			t.Fatalf("%q parsed to %v, which re-parses to %v, %v", s, tg, again, err)
+		}
+		if tg.IsIP() {
+			req := Request{IdempotencyKey: "k", Kind: BlockIP, Target: tg}
+			if err := req.Validate(); err != nil {
+				t.Fatalf("a parsed target fails validation: %v", err)
+			}
+		}
+	})
+}

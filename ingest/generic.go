@@ -88,16 +88,15 @@ func (g *genericAlert) scan(s *scanner) error {
 					return fmt.Errorf("entities: more than %d; send at most %d", maxEntities, maxEntities)
 				}
 				var e genericEntity
-				field := func(name string) string { return "entities[" + strconv.Itoa(i) + "]." + name }
-				err := s.object("entities["+strconv.Itoa(i)+"]", func(k []byte) error {
+				err := s.objectAt(path{"entities", i, ""}, func(k []byte) error {
 					var err error
 					switch string(k) {
 					case "kind":
-						e.kind, err = s.str(field("kind"), true)
+						e.kind, err = s.strAt(path{"entities", i, "kind"}, true)
 					case "value":
-						e.value, err = s.str(field("value"), false)
+						e.value, err = s.strAt(path{"entities", i, "value"}, false)
 					case "role":
-						e.role, err = s.str(field("role"), true)
+						e.role, err = s.strAt(path{"entities", i, "role"}, true)
 					default:
 						err = s.skip()
 					}
@@ -111,11 +110,11 @@ func (g *genericAlert) scan(s *scanner) error {
 				if c := s.peek(); c != '"' && c != 'n' {
 					return s.typeErr("labels."+clip(string(k), MaxLabelKey), "a string")
 				}
+				key := internBytes(k) // before reading the value, which may reuse k's buffer
 				b, err := s.bytes("")
 				if err != nil {
 					return err
 				}
-				key := internBytes(k)
 				if len(b) > MaxLabelValue {
 					return fmt.Errorf("label %s is %d bytes; at most %d", clip(key, MaxLabelKey), len(b), MaxLabelValue)
 				}

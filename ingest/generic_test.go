@@ -144,6 +144,19 @@ func TestGenericNDJSONBrokenLine(t *testing.T) {
 	}
 }
 
+// TestGenericEscapedLabels: escaped keys and values decode like encoding/json's.
+func TestGenericEscapedLabels(t *testing.T) {
+	items := decode(t, "generic", []byte(`{"rule":"r","severity":"low","event_time":"2026-11-20T09:00:00Z",`+
+		`"labels":{"k\u00e9y":"v\u00e0l\n","plain":"x\"y"}}`))
+	a := items[0].Alert
+	if a == nil {
+		t.Fatal(items[0].Err)
+	}
+	if a.Labels["kéy"] != "vàl\n" || a.Labels["plain"] != `x"y` {
+		t.Errorf("labels %q", a.Labels)
+	}
+}
+
 func TestGenericBodyErrors(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{"[" + genericGood, "malformed JSON array: unexpected end of input; check for a missing ] or }"},

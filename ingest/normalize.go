@@ -926,36 +926,41 @@ func checkLabels(m map[string]string) (map[string]string, error) {
 // repeated deliveries of the same alert share a fingerprint: 32 hex digits (128 bits
 // of SHA-256). Fields are separated by a NUL byte, so ("ab","c") and ("a","bc") differ.
 type fingerprinter struct {
-	buf [512]byte
-	b   []byte
+	buf  [480]byte
+	n    int
+	over []byte // used once buf is full
 }
 
-func (f *fingerprinter) bytes(p []byte) *fingerprinter {
-	if f.b == nil {
-		f.b = f.buf[:0]
+func (f *fingerprinter) write(p []byte, s string) *fingerprinter {
+	if f.over == nil && f.n+len(p)+len(s)+1 <= len(f.buf) {
+		f.n += copy(f.buf[f.n:], p)
+		f.n += copy(f.buf[f.n:], s)
+		f.buf[f.n] = 0
+		f.n++
+		return f
 	}
-	f.b = append(append(f.b, p...), 0)
+	if f.over == nil {
+		f.over = append(make([]byte, 0, 2*len(f.buf)), f.buf[:f.n]...)
+	}
+	f.over = append(append(append(f.over, p...), s...), 0)
 	return f
 }
 
-func (f *fingerprinter) str(p string) *fingerprinter {
-	if f.b == nil {
-		f.b = f.buf[:0]
-	}
-	f.b = append(append(f.b, p...), 0)
-	return f
-}
+func (f *fingerprinter) bytes(p []byte) *fingerprinter { return f.write(p, "") }
+
+func (f *fingerprinter) str(s string) *fingerprinter { return f.write(nil, s) }
 
 func (f *fingerprinter) int(n int64) *fingerprinter {
-	if f.b == nil {
-		f.b = f.buf[:0]
-	}
-	f.b = append(strconv.AppendInt(f.b, n, 10), 0)
-	return f
+	var b [24]byte
+	return f.write(strconv.AppendInt(b[:0], n, 10), "")
 }
 
 func (f *fingerprinter) sum() string {
-	s := sha256.Sum256(f.b)
+	data := f.over
+	if data == nil {
+		data = f.buf[:f.n]
+	}
+	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:16])
 }
 

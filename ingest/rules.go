@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/warroom/warroom/triage/model"
 )
@@ -185,13 +186,48 @@ var suricataClasses = map[string]model.Category{
 }
 
 // inferCategory returns the category of the first text that names one, or other.
+// The first text is a rule name, which repeats from alert to alert: its result is
+// remembered.
 func inferCategory(texts ...string) model.Category {
-	for _, t := range texts {
-		if c, ok := categoryOf(t); ok {
+	for i, t := range texts {
+		var c model.Category
+		var ok bool
+		if i == 0 {
+			c, ok = cachedCategoryOf(t)
+		} else {
+			c, ok = categoryOf(t)
+		}
+		if ok {
 			return c
 		}
 	}
 	return model.CategoryOther
+}
+
+// ruleCategories remembers categoryOf for rule names; it is emptied when full, so
+// hostile input cannot grow it without bound.
+var ruleCategories = struct {
+	sync.RWMutex
+	m map[string]model.Category // "" means no category named
+}{m: make(map[string]model.Category)}
+
+func cachedCategoryOf(text string) (model.Category, bool) {
+	ruleCategories.RLock()
+	c, hit := ruleCategories.m[text]
+	ruleCategories.RUnlock()
+	if hit {
+		return c, c != ""
+	}
+	c, ok := categoryOf(text)
+	if len(text) <= 512 {
+		ruleCategories.Lock()
+		if len(ruleCategories.m) >= categoryCacheMax {
+			clear(ruleCategories.m)
+		}
+		ruleCategories.m[strings.Clone(text)] = c
+		ruleCategories.Unlock()
+	}
+	return c, ok
 }
 
 // categoryOf matches one text against categoryWords.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -350,6 +349,38 @@ func (s *scanner) bytes(field string) ([]byte, error) {
 	return nil, s.typeErr(field, "a string")
 }
 
+// path names a field inside an array element, built only for an error message:
+// entities[3].kind.
+type path struct {
+	array string
+	index int
+	field string
+}
+
+func (p path) String() string {
+	s := p.array + "[" + strconv.Itoa(p.index) + "]"
+	if p.field != "" {
+		s += "." + p.field
+	}
+	return s
+}
+
+// strAt is str for a field named by a path.
+func (s *scanner) strAt(p path, intern bool) (string, error) {
+	if c := s.peek(); c != '"' && c != 'n' {
+		return "", s.typeErr(p.String(), "a string")
+	}
+	return s.str("", intern)
+}
+
+// objectAt is object for an array element named by a path.
+func (s *scanner) objectAt(p path, member func(key []byte) error) error {
+	if c := s.peek(); c != '{' && c != 'n' {
+		return s.typeErr(p.String(), "an object")
+	}
+	return s.object("", member)
+}
+
 // number reads a number literal and returns its text, validated against JSON's grammar.
 func (s *scanner) number() ([]byte, error) {
 	start := s.i
@@ -451,16 +482,17 @@ func (s *scanner) skip() error {
 // Interning.
 
 // internTable holds strings seen often (signatures, protocol and sensor names) so
-// each alert refers to one shared copy instead of allocating its own. It is
-// copy-on-write behind an atomic pointer: lookups take no lock; additions stop at
-// internMax entries, so hostile input cannot grow it without bound.
-var (
-	internTable atomic.Pointer[map[string]string]
-	internMu    sync.Mutex
-)
+// each alert refers to one shared copy instead of allocating its own. It is split in
+// shards, each behind a read-write lock; additions stop at internMax entries in all,
+// so hostile input cannot grow it without bound.
+var internTable [internShards]struct {
+	sync.RWMutex
+	m map[string]string
+}
 
 const (
-	internMax    = 2048
+	internShards = 16
+	internMax    = 4096
 	internMaxLen = 256
 )
 
@@ -471,34 +503,37 @@ func internBytes(b []byte) string {
 	if len(b) > internMaxLen {
 		return string(b)
 	}
-	if m := internTable.Load(); m != nil {
-		if v, ok := (*m)[string(b)]; ok {
-			return v
-		}
-		if len(*m) >= internMax {
-			return string(b)
-		}
+	sh := &internTable[internHash(b)%internShards]
+	sh.RLock()
+	v, ok := sh.m[string(b)]
+	full := len(sh.m) >= internMax/internShards
+	sh.RUnlock()
+	if ok {
+		return v
 	}
-	v := string(b)
-	internMu.Lock()
-	defer internMu.Unlock()
-	old := internTable.Load()
-	var n map[string]string
-	if old == nil {
-		n = map[string]string{v: v}
-	} else {
-		if len(*old) >= internMax {
-			return v
-		}
-		if w, ok := (*old)[v]; ok {
-			return w
-		}
-		n = make(map[string]string, len(*old)+1)
-		for k, x := range *old {
-			n[k] = x
-		}
-		n[v] = v
+	v = string(b)
+	if full {
+		return v
 	}
-	internTable.Store(&n)
+	sh.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string]string)
+	}
+	if w, ok := sh.m[v]; ok {
+		v = w
+	} else if len(sh.m) < internMax/internShards {
+		sh.m[v] = v
+	}
+	sh.Unlock()
 	return v
+}
+
+// internHash is FNV-1a over the first and last bytes, enough to spread shards.
+func internHash(b []byte) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(b) && i < 16; i++ {
+		h = (h ^ uint32(b[i])) * 16777619
+	}
+	h = (h ^ uint32(b[len(b)-1])) * 16777619
+	return h ^ uint32(len(b))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/warroom/warroom/triage/model"
@@ -136,7 +137,7 @@ func (suricataDecoder) Decode(body []byte, opts Options) ([]Item, error) {
 	)
 	for i, line := range elems {
 		if et, ok := peekEventType(line); ok && et != "alert" {
-			items[i].Err = fmt.Errorf("event_type %s: %w", quote(et), ErrSkipped)
+			items[i].Err = skipError(et)
 			continue
 		}
 		ev = eveEvent{}
@@ -165,7 +166,7 @@ func decodeSuricata(sc *scanner, line []byte, ev *eveEvent, a *model.Alert, sour
 	case ev.eventType == "" && ev.signature == "" && ev.signatureID == 0:
 		return errors.New(`missing event_type; want "alert" (other events are skipped)`)
 	case ev.eventType != "" && ev.eventType != "alert":
-		return fmt.Errorf("event_type %s: %w", quote(ev.eventType), ErrSkipped)
+		return skipError(ev.eventType)
 	case ev.signature == "" && ev.signatureID == 0:
 		return errors.New("event_type alert without alert.signature or alert.signature_id")
 	}
@@ -264,6 +265,7 @@ func suricataCategory(signature, class string) model.Category {
 		c = model.CategoryOther
 	}
 	if len(signature)+len(class) <= 512 {
+		key = [2]string{strings.Clone(signature), strings.Clone(class)}
 		categoryCache.Lock()
 		if len(categoryCache.m) >= categoryCacheMax {
 			clear(categoryCache.m)
@@ -295,6 +297,25 @@ func portString(p int64) string {
 		return ""
 	}
 	return strconv.FormatInt(p, 10)
+}
+
+// skipErrors holds the error of each EVE event type Suricata documents, made once.
+var skipErrors = func() map[string]error {
+	m := map[string]error{}
+	for _, et := range []string{"anomaly", "dcerpc", "dhcp", "dnp3", "dns", "drop", "fileinfo", "flow", "frame",
+		"ftp", "ftp_data", "http", "http2", "ike", "krb5", "modbus", "mqtt", "netflow", "nfs", "pgsql", "quic",
+		"rdp", "rfb", "sip", "smb", "smtp", "snmp", "ssh", "stats", "tftp", "tls", "arp", "bittorrent_dht",
+		"ldap", "pop3", "websocket", "mdns", "enip", "doh2", "template", "ike2"} {
+		m[et] = fmt.Errorf("event_type %s: %w", quote(et), ErrSkipped)
+	}
+	return m
+}()
+
+func skipError(eventType string) error {
+	if err, ok := skipErrors[eventType]; ok {
+		return err
+	}
+	return fmt.Errorf("event_type %s: %w", quote(eventType), ErrSkipped)
 }
 
 // peekEventType finds the top-level event_type of an EVE line without decoding it,
@@ -343,7 +364,7 @@ func peekEventType(b []byte) (string, bool) {
 				if string(v) == "alert" {
 					return "alert", true
 				}
-				return string(v), true
+				return internBytes(v), true
 			}
 			expectKey = false
 			i = end

@@ -219,6 +219,25 @@ func TestSuricataArrayErrors(t *testing.T) {
 	}
 }
 
+// TestSuricataEventTypes: a line without event_type but with an alert object is an
+// alert; an event type peekEventType cannot read (escaped) is still skipped after a
+// full decode.
+func TestSuricataEventTypes(t *testing.T) {
+	items := decode(t, "suricata", []byte(suricataLine("event_type", "")+"\n"+
+		suricataLine("event_type", `"fl\u006fw"`)+"\n"+suricataLine("event_type", `"netflow"`)+"\n"))
+	if items[0].Alert == nil {
+		t.Errorf("line without event_type: %v", items[0].Err)
+	}
+	for _, i := range []int{1, 2} {
+		if !errors.Is(items[i].Err, ErrSkipped) {
+			t.Errorf("item %d: %v, want ErrSkipped", i, items[i].Err)
+		}
+	}
+	if got := items[1].Err.Error(); got != `event_type "flow": not an alert; skipped` {
+		t.Errorf("item 1: %q", got)
+	}
+}
+
 func TestSuricataSeverity(t *testing.T) {
 	for p, want := range map[int]model.Severity{0: model.SeverityLow, 1: model.SeverityHigh, 2: model.SeverityMedium,
 		3: model.SeverityLow, 4: model.SeverityInfo, 255: model.SeverityInfo, -1: model.SeverityLow} {

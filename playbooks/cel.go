@@ -91,8 +91,12 @@ type engine struct {
 }
 
 func newEngine(o Options) (*engine, error) {
+	internal := make([]netip.Prefix, len(o.InternalNetworks))
+	for i, p := range o.InternalNetworks {
+		internal[i] = p.Masked()
+	}
 	e := &engine{
-		internal:       slices.Clone(o.InternalNetworks),
+		internal:       internal,
 		costLimit:      o.CostLimit,
 		maxTTL:         o.MaxTTL,
 		maxAutoTargets: o.MaxAutoTargets,

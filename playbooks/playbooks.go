@@ -113,14 +113,14 @@ func (o Options) withDefaults() Options {
 func (o Options) validate() error {
 	for i, p := range o.InternalNetworks {
 		if !p.IsValid() {
-			return fmt.Errorf("internal_networks[%d]: not a valid CIDR", i)
+			return fmt.Errorf("internal_networks[%d]: not a valid CIDR like 10.0.0.0/8", i)
 		}
 	}
 	if o.MaxTTL < time.Minute {
-		return fmt.Errorf("playbooks max TTL %s: want at least 1m", o.MaxTTL)
+		return fmt.Errorf("playbooks.max_ttl: %s; want at least 1m", o.MaxTTL)
 	}
 	if o.MaxAutoTargets < 1 {
-		return fmt.Errorf("playbooks max auto targets %d: want 1 or more", o.MaxAutoTargets)
+		return fmt.Errorf("playbooks.max_auto_targets: %d; want 1 or more", o.MaxAutoTargets)
 	}
 	return nil
 }

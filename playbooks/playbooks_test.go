@@ -671,3 +671,28 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d distinct results from %d scenarios", len(seen), len(scs))
 	}
 }
+
+// TestCostLimitBoundsGrowth checks expressions that would build huge lists or
+// strings stop at the default cost limit instead of allocating them.
+func TestCostLimitBoundsGrowth(t *testing.T) {
+	e, err := newEngine(Options{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c2()
+	in := e.input(sc.inc, sc.alerts)
+	for _, src := range []string{
+		"size(lists.range(10000).map(x, lists.range(10000))) > 0",
+		"size(lists.range(10000).map(x, [lists.range(10000)].flatten())) > 0",
+		"size(lists.range(10000).map(x, lists.range(10000).sort())) > 0",
+		"size('a'" + strings.Repeat(".replace('a', 'aaaaaaaaaa')", 9) + ") > 0",
+	} {
+		x, err := e.compile(src, wantBool)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if ok, err := x.evalBool(in); ok || err == nil || !strings.Contains(err.Error(), "cost limit exceeded") {
+			t.Errorf("%s = %v, %v; want a cost limit error", src, ok, err)
+		}
+	}
+}

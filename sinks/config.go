@@ -151,7 +151,7 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 				continue
 			}
 			if v.Kind != yaml.SequenceNode {
-				return fmt.Errorf("line %d: sinks.outputs must be a list", v.Line)
+				return fmt.Errorf("line %d: sinks.outputs must be a list", k.Line)
 			}
 			seen := map[string]int{}
 			for j, o := range v.Content {

@@ -402,7 +402,17 @@ func (w *worker) step(ctx context.Context) (outcome, time.Duration) {
 		return idle, 0
 	}
 	if w.isolateThrough > 0 && items[0].ID > w.isolateThrough {
+		// Past the rejected batch: back to full batches.
 		w.isolateThrough = 0
+		if items, err = q.Pending(ctx, w.name, opts.Delivery.BatchSize); err != nil {
+			if ctx.Err() != nil {
+				return stopped, 0
+			}
+			return w.failed(err, "cannot read the queue")
+		}
+		if len(items) == 0 {
+			return idle, 0
+		}
 	}
 
 	events := make([]Event, 0, len(items))

@@ -56,7 +56,9 @@ type SecretRef struct {
 	TokenFile string `yaml:"token_file"`
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envNameRE: POSIX names of environment variables for applications are uppercase
+// letters, digits and '_'. Insisting on it catches a token pasted into token_env.
+var envNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
 
 // Validate checks that exactly one of token_env and token_file is set and that
 // token_env names a variable. Errors never repeat token_env's value: it may be a
@@ -68,11 +70,20 @@ func (r SecretRef) Validate() error {
 	case r.TokenEnv == "" && r.TokenFile == "":
 		return errors.New("token: set token_env (an environment variable) or token_file (a file holding the token); secrets never go in the configuration")
 	case r.TokenEnv != "" && !envNameRE.MatchString(r.TokenEnv):
-		return errors.New("token_env must be the name of an environment variable (letters, digits, '_'), not the token itself")
+		return errors.New("token_env must be the name of an environment variable (uppercase letters, digits, '_'), not the token itself")
 	case r.TokenFile != "" && strings.TrimSpace(r.TokenFile) != r.TokenFile:
 		return errors.New("token_file: the path has leading or trailing spaces")
 	}
 	return nil
+}
+
+// safeName returns an unset variable's name for a message, unless it looks like a
+// token pasted in its place (long, without '_'): then the message must not repeat it.
+func safeName(name string) string {
+	if strings.Contains(name, "_") || len(name) <= 12 {
+		return name
+	}
+	return "(the name in token_env, which looks like a token: check it)"
 }
 
 // IsZero reports whether neither key is set.
@@ -88,10 +99,10 @@ func (r SecretRef) Resolve(env Env) (Secret, error) {
 	if r.TokenEnv != "" {
 		v, ok := env.LookupEnv(r.TokenEnv)
 		if !ok {
-			return Secret{}, fmt.Errorf("token_env: environment variable %s is not set; export it or use token_file", r.TokenEnv)
+			return Secret{}, fmt.Errorf("token_env: environment variable %s is not set; export it or use token_file", safeName(r.TokenEnv))
 		}
 		if strings.TrimSpace(v) == "" {
-			return Secret{}, fmt.Errorf("token_env: environment variable %s is empty", r.TokenEnv)
+			return Secret{}, fmt.Errorf("token_env: environment variable %s is empty", safeName(r.TokenEnv))
 		}
 		return NewSecret(strings.TrimSpace(v)), nil
 	}

@@ -14,25 +14,33 @@ import (
 // checkpoint copies many versions of a hot page (the last leaf of a table or index)
 // only once. The writer's own connection has wal_autocheckpoint off.
 //
-// The WAL starts over from its beginning (and journal_size_limit truncates the file)
-// only when a write transaction begins while every frame has been copied, which a
-// checkpoint running beside a busy writer never achieves. So once the WAL holds
-// walRestartFrames frames and the background checkpointer is idle, the writer runs one
-// passive checkpoint itself, between two transactions: it copies only what was
-// committed since the last background pass, and its next transaction restarts the
-// WAL. Writing over the start of a file already in the page cache is much cheaper
-// than growing it.
-const (
-	walRestartFrames = 8 << 10  // 32 MiB of 4 KiB pages
-	walTruncateFrames = 64 << 10 // 256 MiB: a reader is holding old frames; see run
+// The WAL starts over from its beginning only when a write transaction begins while
+// every frame has been copied, which a checkpoint running beside a busy writer never
+// achieves. So once a background pass finds walRestartFrames frames in the WAL, the
+// background checkpointer stands aside and the writer runs one passive checkpoint
+// itself, between two transactions: it copies only what was committed since that pass,
+// and its next transaction restarts the WAL. Writing over the start of a file already
+// in the page cache is much cheaper than growing it (journal_size_limit is set above
+// the restart size, so the file keeps its size).
+// Variables, not constants, so that tests can exercise them on small databases; each
+// store copies them when it opens.
+var (
+	walRestartFrames  int64 = 16 << 10 // 64 MiB of 4 KiB pages
+	walTruncateFrames int64 = 64 << 10 // 256 MiB: a reader is holding old frames; see run
+	// checkpointEvery is how many rows the writer commits between two kicks of the
+	// checkpointer.
+	checkpointEvery = 4096
 )
 
 type checkpointer struct {
-	db     *sql.DB
-	kick   chan struct{} // the writer's wake-up; closed when the writer stops
-	done   chan struct{} // closed when run returns
-	busy   atomic.Bool   // a background pass is running
-	frames atomic.Int64  // WAL size in frames after the last pass
+	db      *sql.DB
+	kick    chan struct{} // the writer's wake-up; closed when the writer stops
+	done    chan struct{} // closed when run returns
+	busy    atomic.Bool   // a background pass is running
+	restart atomic.Bool   // the WAL is large: the writer should checkpoint once itself
+
+	restartFrames, truncateFrames int64 // walRestartFrames, walTruncateFrames
+	every                         int   // checkpointEvery
 }
 
 // openCheckpointer opens the checkpoint connection.
@@ -49,7 +57,8 @@ func openCheckpointer(ctx context.Context, path string) (*checkpointer, error) {
 		db.Close()
 		return nil, err
 	}
-	return &checkpointer{db: db, kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	return &checkpointer{db: db, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		restartFrames: walRestartFrames, truncateFrames: walTruncateFrames, every: checkpointEvery}, nil
 }
 
 // run checkpoints each time the writer kicks it, until kick is closed.
@@ -57,10 +66,13 @@ func (c *checkpointer) run() {
 	defer close(c.done)
 	ctx := context.Background()
 	for range c.kick {
+		if c.restart.Load() {
+			continue // the writer's own checkpoint comes first
+		}
 		c.busy.Store(true)
 		var busy, frames, copied int64
 		err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-		if err == nil && frames > walTruncateFrames {
+		if err == nil && frames > c.truncateFrames {
 			// Something kept the WAL from starting over (a reader holding an old
 			// snapshot for a long time): wait briefly for the writer and readers to
 			// step aside, copy the rest and empty the file.
@@ -68,9 +80,10 @@ func (c *checkpointer) run() {
 			c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
 			c.db.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMS))
 		}
-		if err == nil {
-			c.frames.Store(frames)
-		} // else retried at the next kick; the WAL keeps every commit meanwhile
+		// On an error, the next kick tries again; the WAL keeps every commit meanwhile.
+		if err == nil && frames >= c.restartFrames {
+			c.restart.Store(true)
+		}
 		c.busy.Store(false)
 	}
 }

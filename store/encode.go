@@ -33,14 +33,6 @@ func timeValue(t time.Time) (any, error) {
 	return t.UnixNano(), nil
 }
 
-// timePtrValue is timeValue for optional timestamps.
-func timePtrValue(t *time.Time) (any, error) {
-	if t == nil {
-		return nil, nil
-	}
-	return timeValue(*t)
-}
-
 // timeFrom converts a column value back; NULL is the zero time.
 func timeFrom(n sql.NullInt64) time.Time {
 	if !n.Valid {

@@ -17,7 +17,7 @@ import (
 
 const (
 	alertSelect    = "SELECT " + alertCols + " FROM alerts"
-	incidentSelect = "SELECT " + incCols + " FROM incidents"
+	incidentSelect = "SELECT " + incCols + ", playbook FROM incidents"
 	liveStatuses   = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
@@ -174,11 +174,13 @@ func scanIncident(rows *sql.Rows) (*model.Incident, error) {
 		sev, count                          int64
 		first, last, opened, ack, cont, res sql.NullInt64
 		closed, updated                     sql.NullInt64
+		playbook                            sql.NullString
 	)
 	if err := rows.Scan(&in.ID, &in.Number, &in.Title, &kind, &status, &sev, &cat, &in.Notifiable, &count,
-		&first, &last, &opened, &ack, &cont, &res, &closed, &in.MergedInto, &in.Commander, &in.DrillID, &updated); err != nil {
+		&first, &last, &opened, &ack, &cont, &res, &closed, &in.MergedInto, &in.Commander, &in.DrillID, &updated, &playbook); err != nil {
 		return nil, err
 	}
+	in.Playbook = playbook.String
 	in.Kind, in.Status, in.Category = model.Kind(kind), model.Status(status), model.Category(cat)
 	in.Severity, in.AlertCount = model.Severity(sev), int(count)
 	in.FirstSeen, in.LastSeen, in.OpenedAt, in.UpdatedAt = timeFrom(first), timeFrom(last), timeFrom(opened), timeFrom(updated)

@@ -65,9 +65,7 @@ type SQLite struct {
 	wdb   *sql.DB   // holds exactly one connection: the writer's
 	wconn *sql.Conn // pinned; used only on the writer goroutine once it runs
 	rdb   *sql.DB   // read-only pool
-	cdb   *sql.DB   // the checkpointer's connection
-
-	ckptDone chan struct{}
+	ckpt  *checkpointer
 
 	queue      chan *request
 	mu         sync.RWMutex // guards closed against sends on queue
@@ -179,8 +177,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		if s.rdb != nil {
 			s.rdb.Close()
 		}
-		if s.cdb != nil {
-			s.cdb.Close()
+		if s.ckpt != nil {
+			s.ckpt.close()
 		}
 		wdb.Close()
 		return nil, err
@@ -188,11 +186,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 
 	s.wconn, err = wdb.Conn(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("open store %s: %w (check that the directory exists and is writable)", path, err))
+		return fail(fmt.Errorf("open store %s: %w%s", path, err, openHint(err)))
 	}
 	var mode string
 	if err := s.wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fail(fmt.Errorf("open store %s: %w (is it an SQLite database?)", path, err))
+		return fail(fmt.Errorf("open store %s: %w%s", path, err, openHint(err)))
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fail(fmt.Errorf("open store %s: journal mode is %q, want wal: put the database on a local filesystem that supports shared memory", path, mode))
@@ -200,7 +198,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	for _, p := range []string{
 		fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB),
 		"PRAGMA temp_store = MEMORY",
-		"PRAGMA journal_size_limit = 67108864",
+		// Above the size at which the WAL starts over (checkpoint.go), so that the file
+		// keeps its size and later commits overwrite pages already in the page cache.
+		"PRAGMA journal_size_limit = 100663296",
 		"PRAGMA wal_autocheckpoint = 0", // see checkpoint.go
 	} {
 		if _, err := s.wconn.ExecContext(ctx, p); err != nil {
@@ -221,18 +221,17 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	s.rdb.SetConnMaxLifetime(0)
 	s.rdb.SetConnMaxIdleTime(0)
 	if err := s.rdb.PingContext(ctx); err != nil {
-		return fail(fmt.Errorf("open store %s for reading: %w", path, err))
+		return fail(fmt.Errorf("open store %s for reading: %w%s", path, err, openHint(err)))
 	}
 
 	w, err := newWriter(ctx, s.wconn, opts)
 	if err != nil {
 		return fail(fmt.Errorf("open store %s: %w", path, err))
 	}
-	if s.cdb, err = openCheckpointer(ctx, path); err != nil {
+	if s.ckpt, err = openCheckpointer(ctx, path); err != nil {
 		return fail(fmt.Errorf("open store %s for checkpoints: %w", path, err))
 	}
-	kick := make(chan struct{}, 1)
-	w.kick = kick
+	w.ckpt = s.ckpt
 	s.queue = make(chan *request, 4*opts.MaxBatch)
 	s.writerDone = make(chan struct{})
 	ready := make(chan error, 1)
@@ -241,9 +240,24 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		<-s.writerDone
 		return fail(fmt.Errorf("open store %s: %w", path, err))
 	}
-	s.ckptDone = make(chan struct{})
-	go runCheckpointer(s.cdb, kick, s.ckptDone)
+	go s.ckpt.run()
 	return s, nil
+}
+
+// openHint says what to check when a database cannot be opened.
+func openHint(err error) string {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrNotADB, sqlite3.ErrCorrupt:
+			return " (check that the path names a warroom database)"
+		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrReadonly:
+			return " (check that the directory exists and is writable)"
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return " (another process holds the database locked)"
+		}
+	}
+	return ""
 }
 
 // migrate applies the migrations the database lacks, in one transaction, and refuses a
@@ -258,7 +272,7 @@ func migrate(ctx context.Context, conn *sql.Conn, ms []migration, now time.Time)
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
-		return fmt.Errorf("migrate: create schema_version: %w (is it an SQLite database?)", err)
+		return fmt.Errorf("migrate: create schema_version: %w%s", err, openHint(err))
 	}
 	var cur int
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&cur); err != nil {
@@ -295,9 +309,9 @@ func (s *SQLite) Close() error {
 		// so closing the queue is safe; the writer drains it, then exits.
 		close(s.queue)
 		<-s.writerDone
-		<-s.ckptDone // the writer closed its kick channel on the way out
+		<-s.ckpt.done // the writer closed its kick channel on the way out
 		errs := []error{s.writerErr}
-		errs = append(errs, s.cdb.Close())
+		errs = append(errs, s.ckpt.close())
 		errs = append(errs, s.rdb.Close())
 		errs = append(errs, s.wconn.Close())
 		// Closing the last connection checkpoints the WAL into the database file.
@@ -329,7 +343,7 @@ func (s *SQLite) Backup(ctx context.Context, destPath string) error {
 	defer src.Close()
 	dconn, err := (&sqlite3.SQLiteDriver{}).Open(fileURI(destPath, "mode=rwc"))
 	if err != nil {
-		return fmt.Errorf("backup: create %s: %w (check that the directory exists and is writable)", destPath, err)
+		return fmt.Errorf("backup: create %s: %w%s", destPath, err, openHint(err))
 	}
 	dest := dconn.(*sqlite3.SQLiteConn)
 	// Keep one read transaction open on the source for the whole copy, so every step

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -440,5 +441,31 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 	n, err = s.VerifyAudit(ctx)
 	if !errors.Is(err, ErrAuditBroken) || !strings.Contains(err.Error(), "entry 3") || !strings.Contains(err.Error(), "missing") || n != 1 {
 		t.Fatalf("VerifyAudit after deleting entry 2 = %d, %v; want 1 and an error naming entry 3 and the gap", n, err)
+	}
+}
+
+func TestFullSyncSetsSynchronousFull(t *testing.T) {
+	for _, tc := range []struct {
+		full bool
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{false, 1}, {true, 2}} {
+		s := openTest(t, "", Options{FullSync: tc.full})
+		var got int
+		err := s.Submit(context.Background(), func(tx Tx) error {
+			rows, err := tx.(*writeTx).w.conn.Query("PRAGMA synchronous", nil)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			vals := make([]driver.Value, 1)
+			if err := rows.Next(vals); err != nil {
+				return err
+			}
+			got = int(vals[0].(int64))
+			return nil
+		})
+		if err != nil || got != tc.want {
+			t.Errorf("FullSync %v: synchronous = %d (%v), want %d", tc.full, got, err, tc.want)
+		}
 	}
 }

@@ -69,6 +69,22 @@ type Tx interface {
 	// OnRollback registers f to run if this transaction does not commit, so an op can
 	// undo in-memory changes it made.
 	OnRollback(f func())
+	ActionTx
+	ChatTx // the chat layer's write side (chat.go)
+}
+
+// ActionTx is the write side of containment actions (see actions.go).
+type ActionTx interface {
+	// Action reads one action inside the transaction (seeing this transaction's own
+	// writes), or returns an error wrapping ErrNotFound.
+	Action(id int64) (*model.Action, error)
+	// IncidentActions reads an incident's actions inside the transaction, oldest first.
+	IncidentActions(incidentID int64) ([]*model.Action, error)
+	// PutAction inserts the action when its ID is 0 (assigning the next id) and
+	// updates it otherwise.
+	PutAction(a *model.Action) error
+	// SetIncidentPlaybook records the playbook an incident matched ("" for none).
+	SetIncidentPlaybook(incidentID int64, playbook string) error
 }
 
 // Reader is the read side; it never blocks the writer.
@@ -93,6 +109,21 @@ type Reader interface {
 	VerifyAudit(ctx context.Context) (int64, error)
 	// Audit lists audit entries with Seq > after, at most limit.
 	Audit(ctx context.Context, after int64, limit int) ([]model.AuditEntry, error)
+	ActionReader
+	ChatReader // the chat layer's read side (chat.go)
+}
+
+// ActionReader reads containment actions (see actions.go).
+type ActionReader interface {
+	// Action returns one action, or an error wrapping ErrNotFound.
+	Action(ctx context.Context, id int64) (*model.Action, error)
+	// Actions lists an incident's actions, oldest first.
+	Actions(ctx context.Context, incidentID int64) ([]*model.Action, error)
+	// ActionsDue lists the succeeded actions whose expiry is at or before before,
+	// soonest first: the ones the TTL scheduler must roll back.
+	ActionsDue(ctx context.Context, before time.Time) ([]*model.Action, error)
+	// NextActionExpiry returns the earliest expiry of a succeeded action, if any.
+	NextActionExpiry(ctx context.Context) (time.Time, bool, error)
 }
 
 // AlertFilter selects alerts. Zero fields do not filter.

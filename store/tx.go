@@ -75,7 +75,7 @@ func (t *writeTx) begin() error {
 	}
 	t.savedSeq, t.savedHash = t.auditSeq, t.auditHash
 	t.err = nil
-	if _, err := execStmt(t.w.begin, nil); err != nil {
+	if err := execStmt(t.w.begin, nil); err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
 	}
 	return nil
@@ -99,7 +99,7 @@ func (t *writeTx) finish() error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if _, err := execStmt(t.w.commit, nil); err != nil {
+	if err := execStmt(t.w.commit, nil); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	clear(t.rollbacks)
@@ -342,13 +342,13 @@ func (t *writeTx) MoveAlerts(from, to int64) error {
 		return err
 	}
 	w := t.w
-	if _, err := w.exec1(w.moveAlerts, to, from); err != nil {
+	if err := w.exec1(w.moveAlerts, to, from); err != nil {
 		return t.poison(fmt.Errorf("move alerts from incident %d to %d: %w", from, to, err))
 	}
-	if _, err := w.exec1(w.copyEntities, to, from); err != nil {
+	if err := w.exec1(w.copyEntities, to, from); err != nil {
 		return t.poison(fmt.Errorf("move entities from incident %d to %d: %w", from, to, err))
 	}
-	if _, err := w.exec1(w.delEnts, from); err != nil {
+	if err := w.exec1(w.delEnts, from); err != nil {
 		return t.poison(fmt.Errorf("move entities from incident %d to %d: %w", from, to, err))
 	}
 	return nil
@@ -375,7 +375,7 @@ func (t *writeTx) AppendTimeline(ev *model.TimelineEvent) error {
 		return fmt.Errorf("store: append timeline: %w", err)
 	}
 	id := t.nextEvent + 1
-	if _, err := t.w.exec1(t.w.insTimeline, id, ev.IncidentID, at.UnixNano(), ev.Actor, ev.Kind, ev.Text, rawValue(ev.Data)); err != nil {
+	if err := t.w.exec1(t.w.insTimeline, id, ev.IncidentID, at.UnixNano(), ev.Actor, ev.Kind, ev.Text, rawValue(ev.Data)); err != nil {
 		return t.poison(fmt.Errorf("append timeline to incident %d: %w", ev.IncidentID, err))
 	}
 	t.nextEvent = id
@@ -398,7 +398,7 @@ func (t *writeTx) AppendAudit(e *model.AuditEntry) error {
 	ent.Seq = t.auditSeq + 1
 	ent.PrevHash = t.auditHash
 	ent.Hash = auditHash(ent.PrevHash, &ent)
-	if _, err := t.w.exec1(t.w.insAudit, ent.Seq, ent.At.UnixNano(), ent.Actor, ent.Action, ent.Subject,
+	if err := t.w.exec1(t.w.insAudit, ent.Seq, ent.At.UnixNano(), ent.Actor, ent.Action, ent.Subject,
 		rawValue(ent.Detail), ent.PrevHash, ent.Hash); err != nil {
 		return t.poison(fmt.Errorf("append audit entry %d: %w", ent.Seq, err))
 	}

@@ -158,7 +158,7 @@ func (b *rowBuf) flush(c *sqlite3.SQLiteConn) error {
 			return err
 		}
 		seg := b.args[off*b.cols : (off+1<<k)*b.cols]
-		if _, err := execStmt(st, seg); err != nil {
+		if err := execStmt(st, seg); err != nil {
 			b.reset()
 			return fmt.Errorf("%s: %w", b.what, err)
 		}
@@ -181,15 +181,19 @@ func (b *rowBuf) close() error {
 
 // execStmt numbers args 1..n and runs st. A background context keeps the driver on
 // its synchronous path (no watcher goroutine per statement).
-func execStmt(st *sqlite3.SQLiteStmt, args []driver.NamedValue) (driver.Result, error) {
+//
+// It goes through QueryContext rather than ExecContext: the driver's query path binds
+// every parameter and takes the first step in one cgo call, where its exec path makes
+// one call per parameter. A data-changing statement runs to completion at that step.
+func execStmt(st *sqlite3.SQLiteStmt, args []driver.NamedValue) error {
 	for i := range args {
 		args[i].Ordinal = i + 1
 	}
 	rows, err := st.QueryContext(context.Background(), args)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return nil, rows.Close()
+	return rows.Close()
 }
 
 const (
@@ -219,25 +223,53 @@ type writer struct {
 	singleArgs                        [8]driver.NamedValue
 
 	// written counts rows written since the checkpointer was last kicked.
-	written int
-	kick    chan<- struct{}
+	written     int
+	ckpt        *checkpointer
+	checkpoint  *sqlite3.SQLiteStmt
+	walRestarts int // checkpoints by the writer that copied every frame
 }
 
-// checkpointEvery is how many rows the writer commits between two kicks of the
-// checkpointer.
-const checkpointEvery = 4096
+// checkpointAll runs a passive checkpoint on the write connection and reports whether
+// it copied every frame, so that the next transaction starts the WAL over.
+func (w *writer) checkpointAll() bool {
+	rows, err := w.checkpoint.QueryContext(context.Background(), nil)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	vals := make([]driver.Value, 3) // busy, frames in the WAL, frames copied
+	if rows.Next(vals) != nil {
+		return false
+	}
+	busy, _ := vals[0].(int64)
+	frames, _ := vals[1].(int64)
+	copied, _ := vals[2].(int64)
+	return busy == 0 && frames == copied
+}
 
 // committed is called after each commit: it wakes the checkpointer once enough rows
-// have gone into the WAL. The writer itself never checkpoints (wal_autocheckpoint is
-// off on its connection), so a commit never waits for a checkpoint's copy and fsync.
+// have gone into the WAL, and lets the WAL start over when it has grown large (see
+// checkpoint.go). The writer's connection does not checkpoint on its own
+// (wal_autocheckpoint is off), so commits do not wait for checkpoints.
 func (w *writer) committed() {
-	if w.written < checkpointEvery || w.kick == nil {
+	if w.ckpt == nil {
 		return
 	}
-	w.written = 0
-	select {
-	case w.kick <- struct{}{}:
-	default: // a checkpoint is already pending; it will copy these frames too
+	if w.written >= w.ckpt.every {
+		w.written = 0
+		select {
+		case w.ckpt.kick <- struct{}{}:
+		default: // a checkpoint is already pending; it will copy these frames too
+		}
+	}
+	if w.ckpt.restart.Load() && !w.ckpt.busy.Load() {
+		// See checkpoint.go. Should this checkpoint not copy every frame (a reader
+		// holds some), the WAL does not start over yet and a later background pass
+		// asks again.
+		if w.checkpointAll() {
+			w.walRestarts++
+		}
+		w.ckpt.restart.Store(false)
 	}
 }
 
@@ -281,6 +313,7 @@ func (w *writer) prepare(c *sqlite3.SQLiteConn) error {
 		{&w.delEnts, "DELETE FROM incident_entities WHERE incident_id = ?"},
 		{&w.insTimeline, timelineSQL},
 		{&w.insAudit, auditSQL},
+		{&w.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)"},
 	} {
 		ds, err := c.Prepare(p.q)
 		if err != nil {
@@ -305,15 +338,15 @@ func (w *writer) close() error {
 }
 
 // exec1 runs a single-row statement with vals as its parameters.
-func (w *writer) exec1(st *sqlite3.SQLiteStmt, vals ...any) (driver.Result, error) {
+func (w *writer) exec1(st *sqlite3.SQLiteStmt, vals ...any) error {
 	w.written++
 	args := w.singleArgs[:len(vals)]
 	for i, v := range vals {
 		args[i].Value = v
 	}
-	res, err := execStmt(st, args)
+	err := execStmt(st, args)
 	clear(args)
-	return res, err
+	return err
 }
 
 // runWriter is the writer goroutine: it owns the write connection for the life of the
@@ -333,8 +366,8 @@ func (s *SQLite) runWriter(w *writer, ready chan<- error) {
 		started = true
 		ready <- nil
 		w.loop(s.queue)
-		if w.kick != nil {
-			close(w.kick)
+		if w.ckpt != nil {
+			close(w.ckpt.kick)
 		}
 		return w.close()
 	})

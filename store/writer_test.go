@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -465,4 +466,41 @@ func TestOpPanicDoesNotStopWriter(t *testing.T) {
 		t.Fatal("panicking op succeeded")
 	}
 	insertAlerts(t, s, testAlert(1))
+}
+
+func TestWALStartsOverUnderSustainedWrites(t *testing.T) {
+	defer func(a, b int64, c int) { walRestartFrames, walTruncateFrames, checkpointEvery = a, b, c }(walRestartFrames, walTruncateFrames, checkpointEvery)
+	walRestartFrames, walTruncateFrames, checkpointEvery = 128, 1<<30, 32 // 512 KiB
+
+	s := openTest(t, "", Options{})
+	raw := []byte(`"` + strings.Repeat("abcdefghij", 100) + `"`)
+	// Write transactions of 25 alerts (about 30 KiB with indexes) until the WAL has
+	// started over twice; without restarts 400 of them make a 12 MiB WAL.
+	restarts, written := 0, 0
+	for restarts < 2 {
+		if written == 400 {
+			t.Fatalf("the WAL started over %d times in %d transactions with a 512 KiB threshold, want 2", restarts, written)
+		}
+		alerts := benchAlerts(25, written*25)
+		err := s.Submit(context.Background(), func(tx Tx) error {
+			for _, a := range alerts {
+				a.ID, a.Raw = tx.NextAlertID(), raw
+			}
+			restarts = tx.(*writeTx).w.walRestarts
+			return tx.InsertAlerts(alerts)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		written++
+	}
+	total := written * 25
+	list, _, err := s.Alerts(context.Background(), AlertFilter{Limit: 1000})
+	if err != nil || len(list) != min(total, 1000) || list[0].ID != int64(total) {
+		t.Fatalf("after WAL restarts: %d alerts (%v)", len(list), err)
+	}
+	n := 0
+	if err := s.ScanAlerts(context.Background(), time.Time{}, func(*model.Alert) error { n++; return nil }); err != nil || n != total {
+		t.Fatalf("after WAL restarts: scanned %d alerts (%v), want %d", n, err, total)
+	}
 }

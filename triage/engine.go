@@ -1,41 +1,63 @@
 // Package triage groups normalized alerts into incidents and drives their life cycle.
 //
-// The Engine correlates in memory: alerts join a live incident when they share a pivot
-// entity (ip, host, user, device, community_id) that incident has seen within the
-// correlation window, measured in event time in both directions, so late deliveries
-// and replays correlate like live traffic. An alert that links several live incidents
-// merges them into the oldest. Resolved, false-positive and merged incidents leave
-// the entity index and never absorb alerts. Repeated deliveries are recognised by
-// fingerprint.
+// # Correlation
 //
-// Shared infrastructure is kept from gluing unrelated alerts together in three ways:
-//   - a configured ignore list (CIDRs and entity values) whose entities never pivot;
-//   - below Config.PivotSeverity an alert pivots on its source side only: a
-//     low-severity alert between a client and a server is about the client, so policy
-//     noise through a resolver or a CDN never glues clients together;
-//   - an automatic guard: an entity with more than Config.MaxPeers distinct peers in
-//     the window stops pivoting. Config.FanRoles exempts the entities that are the
-//     centre of an attack shaped as one against many (the victim of a flood, the
-//     source of a sweep): for alerts of that category, at PivotSeverity or above, in
-//     that role, the entity keeps pivoting through a key scoped to the category, so a
-//     SYN flood from 120 sources is one incident while the same server's unrelated
-//     alerts are not pulled into it.
+// The Engine correlates in memory. An alert joins a live incident when it shares a
+// pivot entity (ip, host, user, device, community_id; never ports) with it within the
+// correlation window, measured in event time: the alert's event time is compared with
+// the span of event times the entity already covers in the incident, in both
+// directions, so late deliveries and replays correlate like live traffic. An alert
+// that links several live incidents merges them into the oldest; the others become
+// merged. Resolved, false-positive and merged incidents leave the entity index and
+// never absorb alerts. Repeated deliveries are recognised by fingerprint. The cost per
+// alert does not depend on the number of open incidents: the entity index is a map
+// from key to the few incidents holding it.
 //
-// Observer entities (the sensor, the collector) are context in an alert that names a
-// source or a destination; an alert that names only one party (a monitoring alert
-// about one host) pivots on it, and when that party is a guarded entity it joins the
-// incidents in which the entity is a fan-out centre, so a HighCPU alert from the
-// flood's victim joins the flood.
+// What an alert links depends on the part each entity plays in it:
+//   - A source links everything it did and everything done to it.
+//   - A destination links only alerts of the same category done to it: a server ties
+//     the clients that talk to it together only when they do the same thing to it
+//     (the sources of one flood, the hosts beaconing to one C2 server), never a C2
+//     lookup with a DNS tunnel through the same resolver. Below Config.PivotSeverity a
+//     destination links nothing: a low-severity alert between a client and a server
+//     is about the client, so policy noise through resolvers and CDNs stays apart.
+//   - An observer (the sensor, the collector) is context, unless the alert names
+//     nothing else: an alert about one party alone (a monitoring alert about a host)
+//     links through that party, and is filed like an alert done to it.
 //
-// An incident's severity is the highest of its alerts. Its category is that of the
-// first alert that reached that severity, except that a specific category (anything
-// but policy and other) replaces policy or other at the same severity. Titles are
-// built from the category, the rule that set it, the main source and destination and
-// the counts of distinct parties, and follow the incident as it grows.
+// Shared infrastructure must not glue unrelated incidents together. A configured
+// ignore list (CIDRs and entity values) names it outright. Beyond that, an entity seen
+// with more than Config.MaxPeers distinct peers within the window is recognised as
+// shared and stops pivoting, with hysteresis (it stays shared until fewer than half
+// that many peers remain) so that one whose alerting clients hover around the limit
+// does not flap. The exception is the centre of a fan-out: Config.FanRoles names the
+// categories and roles where one entity facing many is the attack itself (the victim
+// of a flood, a scanner); an entity most of whose recent peers come from alerts of
+// such a category in such a role is an attacker or a victim, not infrastructure, and
+// keeps pivoting. So a SYN flood from 120 sources is one incident on its victim, and a
+// scanner that then brute-forces stays one incident, while a resolver carrying C2
+// lookups from two unrelated campaigns among its everyday clients links nothing. An
+// automatic guard needs to see traffic: where shared servers see few alerting
+// clients, list them in the ignore list.
+//
+// # Incidents
+//
+// An incident is notifiable (worth a room) from Config.NotifySeverity or
+// Config.NotifyCount alerts, and stays so. Its severity is the highest of its alerts.
+// Its category is that of the first alert that reached that severity, except that a
+// specific category replaces policy or other at the same severity. Its title is built
+// from the category, the rule that set it, the main source and destination and the
+// counts of distinct parties ("SSH brute force from 203.0.113.7 against 3 hosts",
+// "SYN flood against 172.16.9.10 from 120 sources"), and follows the incident as it
+// grows. Drill alerts correlate only with alerts of the same drill.
+//
+// # State
 //
 // The Engine is not safe for concurrent use: the Pipeline runs it only inside store
-// writer ops, which run one after another. Every change is journaled per op so an op
-// whose transaction rolls back leaves no trace (see Begin, Rollback and Release).
+// writer ops, which run one after another. Every change is journaled per op so that an
+// op whose transaction does not commit leaves no trace (Begin, Rollback, Release).
+// State that nobody mentions for Window+Retain of wall time leaves memory, and a
+// restart rebuilds the state from the store (Restore).
 package triage
 
 import (
@@ -94,7 +116,8 @@ type incExtra struct {
 	mainSrc, mainDst   string // parties of the alert that set the category
 	firstSrc, firstDst string // first parties seen at all
 	rule               string // rule of the alert that set the category
-	flavour            string // title phrase, when known but the rule is not
+	flavour            string // title phrase for the category and rule ("" for other)
+	stale              bool   // title inputs changed since the title was built
 	dormant            bool   // idle past Window+Retain: no postings left
 }
 
@@ -126,7 +149,10 @@ type Engine struct {
 	index map[string]*entry
 	live  map[int64]*incident
 
-	fpCur, fpPrev map[string]int64
+	// Fingerprints are kept as 64-bit hashes under a per-process random seed: a
+	// sixth of the memory of the strings, and a collision (about 1e-8 at full
+	// capacity) cannot be provoked from outside.
+	fpCur, fpPrev map[uint64]int64
 	fpStart       int64 // wall time fpCur started
 
 	wallNow   int64
@@ -164,8 +190,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		seed:     maphash.MakeSeed(),
 		index:    map[string]*entry{},
 		live:     map[int64]*incident{},
-		fpCur:    map[string]int64{},
-		fpPrev:   map[string]int64{},
+		fpCur:    map[uint64]int64{},
+		fpPrev:   map[uint64]int64{},
 	}
 	for _, v := range cfg.IgnoreEntities {
 		e.ignore[strings.TrimSpace(v)] = true
@@ -259,10 +285,11 @@ func (e *Engine) IsDuplicate(fingerprint string) (int64, bool) {
 	if fingerprint == "" {
 		return 0, false
 	}
-	if id, ok := e.fpCur[fingerprint]; ok {
+	h := maphash.String(e.seed, fingerprint)
+	if id, ok := e.fpCur[h]; ok {
 		return id, true
 	}
-	id, ok := e.fpPrev[fingerprint]
+	id, ok := e.fpPrev[h]
 	return id, ok
 }
 
@@ -274,14 +301,18 @@ func (e *Engine) rememberFP(fp string, id int64) {
 		return
 	}
 	if len(e.fpCur) >= (e.cfg.DedupCap+1)/2 || (e.wallNow-e.fpStart > e.horizon && len(e.fpCur) > 0) {
-		e.journal(undoRec{kind: uFPRotate, fpCur: e.fpCur, fpPrev: e.fpPrev, n: e.fpStart})
-		e.fpPrev, e.fpCur, e.fpStart = e.fpCur, make(map[string]int64, len(e.fpCur)), e.wallNow
+		if f := e.top(); f != nil {
+			f.rots = append(f.rots, fpRot{cur: e.fpCur, prev: e.fpPrev, start: e.fpStart})
+			f.log = append(f.log, undoRec{kind: uFPRotate, n: int64(len(f.rots) - 1)})
+		}
+		e.fpPrev, e.fpCur, e.fpStart = e.fpCur, make(map[uint64]int64, len(e.fpCur)), e.wallNow
 	}
 	if len(e.fpCur) == 0 {
 		e.fpStart = e.wallNow
 	}
-	e.journal(undoRec{kind: uFPAdd, s: fp})
-	e.fpCur[fp] = id
+	h := maphash.String(e.seed, fp)
+	e.journal(undoRec{kind: uFPAdd, h: h})
+	e.fpCur[h] = id
 }
 
 func eventNanos(a *model.Alert, now int64) int64 {
@@ -368,10 +399,10 @@ func (e *Engine) scope(a *model.Alert, ps []party, sides uint8) {
 			continue
 		}
 		p.sc = e.intern(e.scopedKey(cat, side, p.e.key))
-		if p.sc.epoch != e.seqNow() || p.sc.cat != cat {
+		if ok := fan&side != 0; p.sc.cat != cat || p.sc.side != side || p.sc.fanOK != ok {
 			e.touchEnt(p.sc)
+			p.sc.cat, p.sc.side, p.sc.fanOK = cat, side, ok
 		}
-		p.sc.cat, p.sc.side, p.sc.fanOK = cat, side, fan&side != 0
 		if !slices.Contains(p.e.rel, p.sc) {
 			e.touchEnt(p.e)
 			p.e.rel = slices.DeleteFunc(p.e.rel, func(x *entry) bool { return x.dead })
@@ -639,7 +670,7 @@ func (e *Engine) open(id int64, a *model.Alert, f *frame) *incident {
 	}
 	e.live[id] = inc
 	e.journal(undoRec{kind: uIncNew, inc: inc})
-	f.touched = append(f.touched, touched{inc: inc})
+	f.touched = append(f.touched, touched{inc: inc, old: -1})
 	return inc
 }
 
@@ -676,7 +707,8 @@ func (e *Engine) apply(inc *incident, a *model.Alert, ps []party, t int64, f *fr
 		if x.rule == "" {
 			x.rule = a.Title
 		}
-		x.flavour = ""
+		x.flavour = flavourOf(cat, x.rule)
+		x.stale = true
 		x.mainSrc, x.mainDst = mainParty(ps, sideSrc), mainParty(ps, sideDst)
 		if x.mainSrc == "" && x.mainDst == "" {
 			x.mainDst = mainParty(ps, sideObs) // a monitoring alert about one host
@@ -688,10 +720,10 @@ func (e *Engine) apply(inc *incident, a *model.Alert, ps []party, t int64, f *fr
 			continue
 		}
 		if p.side == sideSrc && x.firstSrc == "" {
-			x.firstSrc = p.ent.Value
+			x.firstSrc, x.stale = p.ent.Value, true
 		}
 		if p.side == sideDst && x.firstDst == "" {
-			x.firstDst = p.ent.Value
+			x.firstDst, x.stale = p.ent.Value, true
 		}
 		e.addMember(inc, p.h, p.side)
 	}
@@ -731,10 +763,12 @@ func (e *Engine) addMember(inc *incident, h uint64, side uint8) {
 		} else {
 			inc.extra.fullDst = true
 		}
+		inc.extra.stale = true
 		return
 	}
 	e.journal(undoRec{kind: uMember, mem: inc.members, h: h, n: int64(old), flag: ok})
 	inc.members[h] = old | side
+	inc.extra.stale = true
 	if side == sideSrc {
 		inc.extra.nSrc++
 	} else {
@@ -796,6 +830,7 @@ func (e *Engine) merge(target, o *incident, f *frame) {
 		tm.Severity = max(tm.Severity, om.Severity)
 		tm.Category = om.Category
 		target.extra.rule, target.extra.flavour = o.extra.rule, o.extra.flavour
+		target.extra.stale = true
 		target.extra.mainSrc, target.extra.mainDst = o.extra.mainSrc, o.extra.mainDst
 	}
 	if target.extra.firstSrc == "" {
@@ -898,11 +933,32 @@ func (e *Engine) sweep(now int64) {
 	e.lastSweep = now
 	cutoff := now - e.horizon
 	for _, inc := range e.live {
-		if !inc.extra.dormant && inc.lastWall < cutoff {
+		switch {
+		case inc.extra.dormant:
+		case inc.lastWall < cutoff:
 			e.touchInc(inc)
 			e.dropPostings(inc)
 			inc.keys, inc.members = nil, nil
 			inc.extra.dormant = true
+		default:
+			// Let forgotten entries go: a long incident keeps adding keys (a
+			// community id per alert). Into a new array: the journal shares the old.
+			dead := 0
+			for _, en := range inc.keys {
+				if en.dead {
+					dead++
+				}
+			}
+			if dead > 64 && 2*dead > len(inc.keys) {
+				e.touchInc(inc)
+				keys := make([]*entry, 0, len(inc.keys)-dead)
+				for _, en := range inc.keys {
+					if !en.dead {
+						keys = append(keys, en)
+					}
+				}
+				inc.keys = keys
+			}
 		}
 	}
 	for key, en := range e.index {

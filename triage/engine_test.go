@@ -14,9 +14,11 @@ import (
 
 var t0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
-func ip(v string, r model.Role) model.Entity { return model.Entity{Kind: model.EntityIP, Value: v, Role: r} }
-func src(v string) model.Entity              { return ip(v, model.RoleSrc) }
-func dst(v string) model.Entity              { return ip(v, model.RoleDst) }
+func ip(v string, r model.Role) model.Entity {
+	return model.Entity{Kind: model.EntityIP, Value: v, Role: r}
+}
+func src(v string) model.Entity { return ip(v, model.RoleSrc) }
+func dst(v string) model.Entity { return ip(v, model.RoleDst) }
 
 var fpSeq int
 
@@ -481,10 +483,10 @@ func dump(e *Engine) string {
 		lines = append(lines, fmt.Sprintf("inc %d %+v keys=%v members=%d extra=%+v", id, m, keys, len(inc.members), inc.extra))
 	}
 	for fp, id := range e.fpCur {
-		lines = append(lines, fmt.Sprintf("fp %s %d", fp, id))
+		lines = append(lines, fmt.Sprintf("fp %x %d", fp, id))
 	}
 	for fp, id := range e.fpPrev {
-		lines = append(lines, fmt.Sprintf("fp %s %d", fp, id))
+		lines = append(lines, fmt.Sprintf("fp %x %d", fp, id))
 	}
 	lines = append(lines, fmt.Sprintf("wall %d sweep %d", e.wallNow, e.lastSweep))
 	sort.Strings(lines)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestEngineF1DevCorpus(t *testing.T) {
+	t.Parallel()
 	s := devStream(t)
 	r := newEngineRun(t, DefaultConfig())
 	rep := checkGrouping(s.labels, r.run(s, 1), r.notifiable)
@@ -16,6 +17,7 @@ func TestEngineF1DevCorpus(t *testing.T) {
 }
 
 func TestEngineF1Scenario(t *testing.T) {
+	t.Parallel()
 	resolverCIDRs, resolverVals, err := ParseIgnore(scenario.Resolvers)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +37,7 @@ func TestEngineF1Scenario(t *testing.T) {
 		{"sparse noise, resolvers ignored", []uint64{11, 12}, scenario.Options{Noise: 300}, 7, true},
 	} {
 		for _, seed := range tc.seeds {
-			s := scenarioStream(t, scenario.Generate(seed, tc.opts))
+			s := corpus(t, seed, tc.opts)
 			cfg := DefaultConfig()
 			if tc.ignore {
 				cfg.IgnoreCIDRs, cfg.IgnoreEntities = resolverCIDRs, resolverVals
@@ -50,6 +52,7 @@ func TestEngineF1Scenario(t *testing.T) {
 // TestScenarioNeedsEveryGuard shows the generated corpus exercises each mechanism:
 // without it, grouping or notification fails.
 func TestScenarioNeedsEveryGuard(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -64,26 +67,11 @@ func TestScenarioNeedsEveryGuard(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		tc.mod(&cfg)
-		s := scenarioStream(t, scenario.Generate(3, scenario.Options{}))
+		s := corpus(t, 3, scenario.Options{})
 		r := newEngineRun(t, cfg)
 		rep := checkGrouping(s.labels, r.run(s, 1), r.notifiable)
 		if !tc.bad(rep) {
 			t.Errorf("%s: did not happen (F1 %.3f, split %v, noise notifiable %v)", tc.name, rep.f, rep.split, rep.noiseNotifiable)
 		}
-	}
-}
-
-func TestScenarioIsDeterministic(t *testing.T) {
-	a, b := scenario.Generate(42, scenario.Options{}), scenario.Generate(42, scenario.Options{})
-	if len(a.EVE) != len(b.EVE) || len(a.AM) != len(b.AM) {
-		t.Fatal("sizes differ")
-	}
-	for i := range a.EVE {
-		if string(a.EVE[i]) != string(b.EVE[i]) || a.EVELabels[i] != b.EVELabels[i] {
-			t.Fatalf("EVE line %d differs", i)
-		}
-	}
-	if c := scenario.Generate(43, scenario.Options{}); string(c.EVE[0]) == string(a.EVE[0]) && len(c.EVE) == len(a.EVE) {
-		t.Fatal("different seeds gave the same corpus")
 	}
 }

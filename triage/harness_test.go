@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,11 +81,18 @@ func TestPairwiseF1MatchesScorePy(t *testing.T) {
 	}
 }
 
+// origin places an alert in a corpus: EVE line I, or alert K of Alertmanager payload I.
+type origin struct {
+	am   bool
+	i, k int
+}
+
 // stream is a decoded, labelled alert stream in delivery order.
 type stream struct {
 	alerts []*model.Alert
 	labels []string
 	at     []time.Time // delivery (wall) time of each alert
+	origin []origin    // where each alert sits in the corpus files
 	// campaigns lists the campaign labels.
 	campaigns []string
 }
@@ -109,6 +117,22 @@ func decodeOne(t testing.TB, format string, body []byte, at time.Time) []*model.
 	return out
 }
 
+var streams sync.Map // "seed opts" -> *stream
+
+// corpus generates and decodes a scenario once per test binary; each caller gets its
+// own copy of the alerts (correlation sets their ids).
+func corpus(t testing.TB, seed uint64, opts scenario.Options) *stream {
+	t.Helper()
+	key := fmt.Sprint(seed, opts)
+	v, ok := streams.Load(key)
+	if !ok {
+		v, _ = streams.LoadOrStore(key, scenarioStream(t, scenario.Generate(seed, opts)))
+	}
+	s := *v.(*stream)
+	s.alerts = cloneAlerts(s.alerts)
+	return &s
+}
+
 // scenarioStream decodes a generated corpus with the real decoders, in delivery order.
 func scenarioStream(t testing.TB, c *scenario.Corpus) *stream {
 	t.Helper()
@@ -123,6 +147,7 @@ func scenarioStream(t testing.TB, c *scenario.Corpus) *stream {
 				s.alerts = append(s.alerts, a)
 				s.labels = append(s.labels, c.AMLabels[d.I][k])
 				s.at = append(s.at, d.At)
+				s.origin = append(s.origin, origin{am: true, i: d.I, k: k})
 			}
 			continue
 		}
@@ -133,6 +158,7 @@ func scenarioStream(t testing.TB, c *scenario.Corpus) *stream {
 		s.alerts = append(s.alerts, as[0])
 		s.labels = append(s.labels, c.EVELabels[d.I])
 		s.at = append(s.at, d.At)
+		s.origin = append(s.origin, origin{i: d.I})
 	}
 	return s
 }

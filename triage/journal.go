@@ -13,6 +13,9 @@ import (
 // batches commit in order, so when an op's frame is known to be committed every frame
 // below it is too (Release), and rolling back a frame also rolls back every frame
 // above it (Rollback), whichever order the store calls its rollback hooks in.
+//
+// Snapshots live in per-frame arenas and frames are reused, so the journal costs no
+// allocation per alert once warm.
 
 const (
 	uEntNew = iota + 1
@@ -28,33 +31,62 @@ const (
 )
 
 type undoRec struct {
-	kind   uint8
-	flag   bool
-	n      int64
-	h      uint64
-	e      *entry
-	eOld   *entry
-	inc    *incident
-	iOld   *incident
-	s      string
-	mem    map[uint64]uint8
-	fpCur  map[string]int64
-	fpPrev map[string]int64
+	kind uint8
+	flag bool
+	n    int64 // arena index, old value or old time, by kind
+	h    uint64
+	e    *entry
+	inc  *incident
+	mem  map[uint64]uint8
+}
+
+// entSnap is an entry's state at the frame's start: its scalars, and its slices'
+// contents in the frame's arenas.
+type entSnap struct {
+	old                entry
+	post, peer, rel    int32 // offsets into the arenas
+	nPost, nPeer, nRel int32
+}
+
+type fpRot struct {
+	cur, prev map[uint64]int64
+	start     int64
 }
 
 type touched struct {
 	inc *incident
-	old *incident // state at the frame's start; nil when opened in the frame
+	old int // index into incSnaps; -1 when opened in the frame
 }
 
 type frame struct {
-	seq     uint64
-	now     int64 // wall time, unix ns
-	log     []undoRec
-	touched []touched
-	merges  [][2]int64 // from, into
-	wall    int64      // engine wall time before the frame
-	stats   EngineStats
+	seq      uint64
+	now      int64 // wall time, unix ns
+	log      []undoRec
+	touched  []touched
+	merges   [][2]int64 // from, into
+	wall     int64      // engine wall time before the frame
+	stats    EngineStats
+	ents     []entSnap
+	posts    []posting
+	peers    []peer
+	rels     []*entry
+	incSnaps []incident
+	rots     []fpRot
+	changes  []Change
+}
+
+func (f *frame) reset() {
+	clear(f.log)
+	clear(f.touched)
+	clear(f.ents)
+	clear(f.posts)
+	clear(f.rels)
+	clear(f.incSnaps)
+	clear(f.rots)
+	clear(f.changes)
+	f.log, f.touched, f.merges, f.ents = f.log[:0], f.touched[:0], f.merges[:0], f.ents[:0]
+	f.posts, f.peers, f.rels, f.incSnaps = f.posts[:0], f.peers[:0], f.rels[:0], f.incSnaps[:0]
+	f.rots, f.changes = f.rots[:0], f.changes[:0]
 }
 
 // Mark identifies an op's frame.
@@ -78,11 +110,13 @@ func (e *Engine) touchEnt(en *entry) {
 	if f == nil || en.epoch == f.seq {
 		return
 	}
-	old := *en
-	old.postings = slices.Clone(en.postings)
-	old.peers = slices.Clone(en.peers)
-	old.rel = slices.Clone(en.rel)
-	f.log = append(f.log, undoRec{kind: uEntSnap, e: en, eOld: &old})
+	s := entSnap{old: *en, post: int32(len(f.posts)), peer: int32(len(f.peers)), rel: int32(len(f.rels)),
+		nPost: int32(len(en.postings)), nPeer: int32(len(en.peers)), nRel: int32(len(en.rel))}
+	f.posts = append(f.posts, en.postings...)
+	f.peers = append(f.peers, en.peers...)
+	f.rels = append(f.rels, en.rel...)
+	f.ents = append(f.ents, s)
+	f.log = append(f.log, undoRec{kind: uEntSnap, e: en, n: int64(len(f.ents) - 1)})
 	en.epoch = f.seq
 }
 
@@ -91,9 +125,10 @@ func (e *Engine) touchInc(inc *incident) {
 	if f == nil || inc.epoch == f.seq {
 		return
 	}
-	old := *inc
-	f.log = append(f.log, undoRec{kind: uIncSnap, inc: inc, iOld: &old})
-	f.touched = append(f.touched, touched{inc: inc, old: &old})
+	f.incSnaps = append(f.incSnaps, *inc)
+	n := len(f.incSnaps) - 1
+	f.log = append(f.log, undoRec{kind: uIncSnap, inc: inc, n: int64(n)})
+	f.touched = append(f.touched, touched{inc: inc, old: n})
 	inc.epoch = f.seq
 }
 
@@ -102,7 +137,13 @@ func (e *Engine) touchInc(inc *incident) {
 // the op; the frame then stays until Release (committed) or Rollback (not).
 func (e *Engine) Begin(now time.Time) Mark {
 	e.seq++
-	f := &frame{seq: e.seq, wall: e.wallNow, stats: e.stats}
+	var f *frame
+	if n := len(e.pool); n > 0 {
+		f, e.pool = e.pool[n-1], e.pool[:n-1]
+	} else {
+		f = &frame{}
+	}
+	f.seq, f.wall, f.stats = e.seq, e.wallNow, e.stats
 	e.wallNow = max(e.wallNow, now.UnixNano())
 	f.now = e.wallNow
 	e.frames = append(e.frames, f)
@@ -110,11 +151,19 @@ func (e *Engine) Begin(now time.Time) Mark {
 	return Mark(f.seq)
 }
 
+func (e *Engine) recycle(f *frame) {
+	f.reset()
+	if len(e.pool) < 8 {
+		e.pool = append(e.pool, f)
+	}
+}
+
 // Release forgets the journal of every frame up to and including m: their ops are
 // committed.
 func (e *Engine) Release(m Mark) {
 	k := 0
 	for k < len(e.frames) && e.frames[k].seq <= uint64(m) {
+		e.recycle(e.frames[k])
 		k++
 	}
 	if k > 0 {
@@ -131,6 +180,7 @@ func (e *Engine) Rollback(m Mark) {
 	}
 	for j := len(e.frames) - 1; j >= i; j-- {
 		e.undo(e.frames[j])
+		e.recycle(e.frames[j])
 		e.frames[j] = nil
 	}
 	e.frames = e.frames[:i]
@@ -146,13 +196,18 @@ func (e *Engine) undo(f *frame) {
 			}
 			r.e.dead = true
 		case uEntSnap:
-			*r.e = *r.eOld
+			s := &f.ents[r.n]
+			post, peers, rel := r.e.postings, r.e.peers, r.e.rel
+			*r.e = s.old
+			r.e.postings = append(post[:0], f.posts[s.post:s.post+s.nPost]...)
+			r.e.peers = append(peers[:0], f.peers[s.peer:s.peer+s.nPeer]...)
+			r.e.rel = append(rel[:0], f.rels[s.rel:s.rel+s.nRel]...)
 		case uEntDel:
 			e.index[r.e.key] = r.e
 		case uIncNew:
 			delete(e.live, r.inc.m.ID)
 		case uIncSnap:
-			*r.inc = *r.iOld
+			*r.inc = f.incSnaps[r.n]
 		case uIncDel:
 			e.live[r.inc.m.ID] = r.inc
 		case uMember:
@@ -162,9 +217,10 @@ func (e *Engine) undo(f *frame) {
 				delete(r.mem, r.h)
 			}
 		case uFPAdd:
-			delete(e.fpCur, r.s)
+			delete(e.fpCur, r.h)
 		case uFPRotate:
-			e.fpCur, e.fpPrev, e.fpStart = r.fpCur, r.fpPrev, r.n
+			rot := &f.rots[r.n]
+			e.fpCur, e.fpPrev, e.fpStart = rot.cur, rot.prev, rot.start
 		case uSweep:
 			e.lastSweep = r.n
 		}
@@ -199,21 +255,24 @@ func (c *Change) SeverityRaised() bool {
 func (c *Change) BecameNotifiable() bool { return c.Incident.Notifiable && !c.PrevNotifiable }
 
 // Changes lists what the current op did to incidents, ordered by incident id, with
-// titles brought up to date. Call it once, at the end of the op.
+// titles brought up to date. Call it once, at the end of the op; the slice is valid
+// until the op's frame is released or rolled back.
 func (e *Engine) Changes() []Change {
 	f := e.top()
 	if f == nil {
 		return nil
 	}
-	out := make([]Change, 0, len(f.touched))
+	out := f.changes[:0]
 	for _, t := range f.touched {
 		inc := t.inc
-		if inc.m.Status.Live() && !inc.extra.dormant {
+		if inc.extra.stale && inc.m.Status.Live() && !inc.extra.dormant {
 			inc.m.Title = e.title(inc)
+			inc.extra.stale = false
 		}
-		c := Change{Incident: inc.m, Opened: t.old == nil}
-		if t.old != nil {
-			c.PrevSeverity, c.PrevStatus, c.PrevNotifiable = t.old.m.Severity, t.old.m.Status, t.old.m.Notifiable
+		c := Change{Incident: inc.m, Opened: t.old < 0}
+		if t.old >= 0 {
+			old := &f.incSnaps[t.old].m
+			c.PrevSeverity, c.PrevStatus, c.PrevNotifiable = old.Severity, old.Status, old.Notifiable
 		}
 		if c.Incident.Status == model.StatusMerged {
 			c.Incident.MergedInto = e.Final(c.Incident.ID)
@@ -234,6 +293,7 @@ func (e *Engine) Changes() []Change {
 		}
 		return 0
 	})
+	f.changes = out
 	return out
 }
 

@@ -22,7 +22,8 @@ func cloneAlerts(as []*model.Alert) []*model.Alert {
 }
 
 func TestRollbackLeavesNoTrace(t *testing.T) {
-	s := scenarioStream(t, scenario.Generate(5, scenario.Options{}))
+	t.Parallel()
+	s := corpus(t, 5, scenario.Options{})
 	half := len(s.alerts) / 2
 	r := newEngineRun(t, DefaultConfig())
 	for i := 0; i < half; i += 10 {
@@ -166,8 +167,9 @@ func (r *engineRun) state(fed []*model.Alert) *memState {
 }
 
 func TestRestoreGroupsLikeNeverStopped(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{2, 6} {
-		s := scenarioStream(t, scenario.Generate(seed, scenario.Options{}))
+		s := corpus(t, seed, scenario.Options{})
 		cut := len(s.alerts) * 2 / 5
 		whole := newEngineRun(t, DefaultConfig())
 		wholeAlerts := cloneAlerts(s.alerts)

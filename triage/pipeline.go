@@ -232,14 +232,18 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 			if err := auditAt(tx, at, "system", "incident.merge", inc.Number, map[string]any{"into": into}); err != nil {
 				return err
 			}
-			kind = EventMerged
+			if kind != EventOpened {
+				kind = EventMerged
+			}
 		}
 		if c.SeverityRaised() {
 			add("severity", fmt.Sprintf("Severity raised from %s to %s", c.PrevSeverity, inc.Severity),
 				map[string]any{"from": c.PrevSeverity, "to": inc.Severity})
 		}
 		if c.BecameNotifiable() {
-			kind = EventNotifiable
+			if kind != EventOpened {
+				kind = EventNotifiable
+			}
 			add("notifiable", p.notifyReason(inc), nil)
 		}
 		for j := range tl {

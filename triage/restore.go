@@ -118,7 +118,7 @@ func (e *Engine) replay(a *model.Alert, restored map[*incident]bool) {
 			if x.rule == "" {
 				x.rule = a.Title
 			}
-			x.flavour = ""
+			x.flavour = flavourOf(inc.m.Category, x.rule)
 			x.mainSrc, x.mainDst = mainParty(ps, sideSrc), mainParty(ps, sideDst)
 			if x.mainSrc == "" && x.mainDst == "" {
 				x.mainDst = mainParty(ps, sideObs)

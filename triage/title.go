@@ -102,9 +102,6 @@ func side(n int, full bool, main, first, noun string) string {
 func (e *Engine) title(inc *incident) string {
 	x := &inc.extra
 	ph := x.flavour
-	if x.rule != "" || ph == "" {
-		ph = flavourOf(inc.m.Category, x.rule)
-	}
 	if ph == "" {
 		ph = strings.TrimSpace(x.rule)
 		if len(ph) > 80 {

@@ -7,6 +7,7 @@
 package edl
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -125,6 +126,7 @@ type EDL struct {
 	mu         sync.Mutex
 	loaded     bool
 	entries    map[netip.Prefix]Entry
+	expiry     expiryHeap // entries by expiry; stale items are skipped when popped
 	body       []byte
 	etag       string
 	validUntil time.Time // the rendered body stays valid until this time (next expiry)
@@ -194,23 +196,56 @@ func (e *EDL) ensureLoaded(ctx context.Context) error {
 		return connectors.Temporary(fmt.Errorf("edl %s: loading entries: %w", e.cfg.List, err))
 	}
 	for _, en := range stored {
-		e.entries[connectors.CanonicalPrefix(en.Prefix)] = en
+		en.Prefix = connectors.CanonicalPrefix(en.Prefix)
+		e.entries[en.Prefix] = en
+		e.expiry = append(e.expiry, expiryItem{at: en.ExpiresAt, prefix: en.Prefix})
 	}
+	heap.Init(&e.expiry)
 	e.loaded, e.dirty = true, true
 	return nil
 }
 
-// prune drops expired entries. Callers hold e.mu.
+// prune drops expired entries, in O(log n) per expired entry. Callers hold e.mu.
 func (e *EDL) prune(ctx context.Context, now time.Time) {
-	for p, en := range e.entries {
-		if !now.Before(en.ExpiresAt) {
-			delete(e.entries, p)
-			e.dirty = true
-			if err := e.store.Delete(ctx, e.cfg.List, p); err != nil {
-				e.log.Warn("edl: could not delete an expired entry from the store; it stays off the list", "prefix", p.String(), "error", err)
-			}
+	for len(e.expiry) > 0 && !now.Before(e.expiry[0].at) {
+		it := heap.Pop(&e.expiry).(expiryItem)
+		en, ok := e.entries[it.prefix]
+		if !ok || !en.ExpiresAt.Equal(it.at) {
+			continue // removed or refreshed since
+		}
+		delete(e.entries, it.prefix)
+		e.dirty = true
+		if err := e.store.Delete(ctx, e.cfg.List, it.prefix); err != nil {
+			e.log.Warn("edl: could not delete an expired entry from the store; it stays off the list", "prefix", it.prefix.String(), "error", err)
 		}
 	}
+	// Refreshes and removals leave stale items behind; rebuild when they dominate.
+	if len(e.expiry) > 2*len(e.entries)+64 {
+		e.expiry = e.expiry[:0]
+		for p, en := range e.entries {
+			e.expiry = append(e.expiry, expiryItem{at: en.ExpiresAt, prefix: p})
+		}
+		heap.Init(&e.expiry)
+	}
+}
+
+type expiryItem struct {
+	at     time.Time
+	prefix netip.Prefix
+}
+
+// expiryHeap is a min-heap of entries by expiry time.
+type expiryHeap []expiryItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
 }
 
 // live returns the entry for p if it is listed and unexpired. Callers hold e.mu.
@@ -282,6 +317,7 @@ func (e *EDL) add(ctx context.Context, req connectors.Request) (connectors.Resul
 		return connectors.Result{}, connectors.Temporary(fmt.Errorf("edl %s: storing %s: %w", e.cfg.List, p, err))
 	}
 	e.entries[p] = en
+	heap.Push(&e.expiry, expiryItem{at: en.ExpiresAt, prefix: p})
 	e.dirty = true
 	res := connectors.Result{Changed: !present, Reference: e.Path(), ExpiresAt: en.ExpiresAt}
 	if present {
@@ -415,12 +451,12 @@ func (e *EDL) render(ctx context.Context, now time.Time) ([]byte, string) {
 	}
 	e.prune(ctx, now)
 	ps := make([]netip.Prefix, 0, len(e.entries))
-	var next time.Time
-	for p, en := range e.entries {
+	for p := range e.entries {
 		ps = append(ps, p)
-		if next.IsZero() || en.ExpiresAt.Before(next) {
-			next = en.ExpiresAt
-		}
+	}
+	var next time.Time
+	if len(e.expiry) > 0 {
+		next = e.expiry[0].at // the earliest expiry (or a stale item: an early re-render)
 	}
 	slices.SortFunc(ps, comparePrefix)
 	var b strings.Builder

@@ -434,3 +434,59 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p(0.50), "p50-µs")
 	b.ReportMetric(p(0.99), "p99-µs")
 }
+
+func TestExpiryFollowsRefreshes(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	listed := func(target string) bool {
+		v, err := f.edl.Verify(ctx, block(t, target, time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.InPlace
+	}
+	f.do(t, block(t, "203.0.113.1", time.Hour), block(t, "203.0.113.2", time.Hour))
+	f.clk.Advance(30 * time.Minute)
+	f.do(t, block(t, "203.0.113.1", time.Hour)) // refreshed: now expires at +90m
+	unblock := block(t, "203.0.113.2", 0)
+	unblock.Kind = connectors.UnblockIP
+	f.do(t, unblock, block(t, "203.0.113.2", 2*time.Hour)) // re-added: expires at +150m
+	f.clk.Advance(30 * time.Minute)                        // +60m: both original expiries pass
+	if !listed("203.0.113.1") || !listed("203.0.113.2") {
+		t.Fatal("an entry expired at its superseded time")
+	}
+	if got := body(t, get(t, f.edl, "/edl/warroom-block.txt", nil)); got != "203.0.113.1\n203.0.113.2\n" {
+		t.Fatalf("list at +60m: %q", got)
+	}
+	f.clk.Advance(30 * time.Minute) // +90m
+	if listed("203.0.113.1") || !listed("203.0.113.2") {
+		t.Fatal("at +90m only the refreshed entry should be gone")
+	}
+	f.clk.Advance(time.Hour) // +150m
+	if listed("203.0.113.2") {
+		t.Fatal("the re-added entry outlived its ttl")
+	}
+	for i := range 500 { // churn leaves stale heap items; they are compacted
+		r := block(t, "203.0.113.9", time.Hour)
+		r.IdempotencyKey = fmt.Sprint(i)
+		f.do(t, r)
+	}
+	f.edl.mu.Lock()
+	n := len(f.edl.expiry)
+	f.edl.mu.Unlock()
+	if n > 2*1+64+1 {
+		t.Errorf("expiry heap holds %d items for 1 entry", n)
+	}
+}
+
+func FuzzETagMatch(f *testing.F) {
+	f.Add(`"abc"`, `"abc"`)
+	f.Add(`W/"abc", "def"`, `"def"`)
+	f.Add(`*`, `"x"`)
+	f.Fuzz(func(t *testing.T, header, etag string) {
+		etagMatch(header, etag)
+		if etag != "" && !strings.Contains(etag, ",") && strings.TrimSpace(etag) == etag && !etagMatch(etag, etag) {
+			t.Fatalf("a tag does not match itself: %q", etag)
+		}
+	})
+}

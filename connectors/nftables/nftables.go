@@ -10,6 +10,7 @@ package nftables
 import (
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 
 	nft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/warroom/warroom/connectors"
@@ -61,6 +63,133 @@ type nftAPI interface {
 
 var _ nftAPI = (*nft.Conn)(nil)
 
+// elementGetter reads one set element from the kernel (NFT_MSG_GETSETELEM without
+// a dump). The nftables library only dumps whole sets, which takes about a second for
+// 10,000 elements; a single-element get costs the same at any set size.
+type elementGetter interface {
+	getElement(family nft.TableFamily, table, set string, key []byte, end bool) (element, error)
+	Close() error
+}
+
+// element is what the kernel returned for a get: the element holding key, which for
+// an interval set may be the start of a wider interval containing it.
+type element struct {
+	Key     []byte
+	End     bool
+	Expires time.Duration
+}
+
+// errNoElement is returned by getElement when no element matches.
+var errNoElement = errors.New("no such element")
+
+type netlinkGetter struct{ c *netlink.Conn }
+
+func dialGetter(ns *os.File) (*netlinkGetter, error) {
+	cfg := &netlink.Config{}
+	if ns != nil {
+		cfg.NetNS = int(ns.Fd())
+	}
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &netlinkGetter{c: c}, nil
+}
+
+func (g *netlinkGetter) Close() error { return g.c.Close() }
+
+func (g *netlinkGetter) getElement(family nft.TableFamily, table, set string, key []byte, end bool) (element, error) {
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.NFTA_SET_ELEM_LIST_TABLE, table)
+	ae.String(unix.NFTA_SET_ELEM_LIST_SET, set)
+	ae.Nested(unix.NFTA_SET_ELEM_LIST_ELEMENTS, func(list *netlink.AttributeEncoder) error {
+		list.Nested(unix.NFTA_LIST_ELEM, func(el *netlink.AttributeEncoder) error {
+			el.Nested(unix.NFTA_SET_ELEM_KEY, func(k *netlink.AttributeEncoder) error {
+				k.Bytes(unix.NFTA_DATA_VALUE, key)
+				return nil
+			})
+			if end {
+				el.Bytes(unix.NFTA_SET_ELEM_FLAGS, binary.BigEndian.AppendUint32(nil, unix.NFT_SET_ELEM_INTERVAL_END))
+			}
+			return nil
+		})
+		return nil
+	})
+	attrs, err := ae.Encode()
+	if err != nil {
+		return element{}, err
+	}
+	msg := netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM),
+			Flags: netlink.Request,
+		},
+		// nfgenmsg: family, version, resource id.
+		Data: append([]byte{byte(family), unix.NFNETLINK_V0, 0, 0}, attrs...),
+	}
+	replies, err := g.c.Execute(msg)
+	if err != nil {
+		if isErrno(err, unix.ENOENT) {
+			return element{}, errNoElement
+		}
+		return element{}, err
+	}
+	for _, r := range replies {
+		if len(r.Data) < 4 {
+			continue
+		}
+		if e, ok, err := parseElement(r.Data[4:]); err != nil || ok {
+			return e, err
+		}
+	}
+	return element{}, errNoElement
+}
+
+func parseElement(b []byte) (element, bool, error) {
+	var e element
+	var found bool
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return e, false, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+			continue
+		}
+		ad.Nested(func(list *netlink.AttributeDecoder) error {
+			for list.Next() {
+				if list.Type() != unix.NFTA_LIST_ELEM || found {
+					continue
+				}
+				found = true
+				list.Nested(func(el *netlink.AttributeDecoder) error {
+					for el.Next() {
+						switch el.Type() {
+						case unix.NFTA_SET_ELEM_KEY:
+							el.Nested(func(k *netlink.AttributeDecoder) error {
+								for k.Next() {
+									if k.Type() == unix.NFTA_DATA_VALUE {
+										e.Key = k.Bytes()
+									}
+								}
+								return nil
+							})
+						case unix.NFTA_SET_ELEM_FLAGS:
+							e.End = el.Uint32()&unix.NFT_SET_ELEM_INTERVAL_END != 0
+						case unix.NFTA_SET_ELEM_EXPIRATION:
+							e.Expires = time.Duration(el.Uint64()) * time.Millisecond
+						}
+					}
+					return nil
+				})
+			}
+			return nil
+		})
+	}
+	return e, found, ad.Err()
+}
+
 // Firewall is a configured nftables connector.
 type Firewall struct {
 	name  string
@@ -68,11 +197,12 @@ type Firewall struct {
 	clock clock.Clock
 	log   *slog.Logger
 	sim   *connectors.Simulation // non-nil in dry-run mode
-	dial  func() (nftAPI, error)
+	dial  func() (nftAPI, elementGetter, error)
 	ns    *os.File // the network namespace, if configured
 
 	mu         sync.Mutex
 	conn       nftAPI
+	get        elementGetter
 	setUp      bool
 	table      *nft.Table
 	set4, set6 *nft.Set
@@ -98,23 +228,28 @@ func New(cfg Config, env connectors.Env) (*Firewall, error) {
 		}
 		ns = f
 	}
-	dial := func() (nftAPI, error) {
+	dial := func() (nftAPI, elementGetter, error) {
 		opts := []nft.ConnOption{nft.AsLasting()}
 		if ns != nil {
 			opts = append(opts, nft.WithNetNSFd(int(ns.Fd())))
 		}
 		c, err := nft.New(opts...)
 		if err != nil {
-			return nil, classify("opening a netlink socket", err)
+			return nil, nil, classify("opening a netlink socket", err)
 		}
-		return c, nil
+		g, err := dialGetter(ns)
+		if err != nil {
+			_ = c.CloseLasting()
+			return nil, nil, classify("opening a netlink socket", err)
+		}
+		return c, g, nil
 	}
 	f := newFirewall(cfg, env, dial)
 	f.ns = ns
 	return f, nil
 }
 
-func newFirewall(cfg Config, env connectors.Env, dial func() (nftAPI, error)) *Firewall {
+func newFirewall(cfg Config, env connectors.Env, dial func() (nftAPI, elementGetter, error)) *Firewall {
 	env = env.WithDefaults()
 	if env.Name == "" {
 		env.Name = "nftables"
@@ -134,8 +269,8 @@ func (f *Firewall) Close() error {
 	defer f.mu.Unlock()
 	var err error
 	if f.conn != nil {
-		err = f.conn.CloseLasting()
-		f.conn = nil
+		err = errors.Join(f.conn.CloseLasting(), f.get.Close())
+		f.conn, f.get = nil, nil
 	}
 	if f.ns != nil {
 		err = errors.Join(err, f.ns.Close())
@@ -155,11 +290,11 @@ func (f *Firewall) Capabilities() []connectors.ActionKind {
 // connLocked returns the netlink connection, dialling it if needed.
 func (f *Firewall) connLocked() (nftAPI, error) {
 	if f.conn == nil {
-		c, err := f.dial()
+		c, g, err := f.dial()
 		if err != nil {
 			return nil, err
 		}
-		f.conn = c
+		f.conn, f.get = c, g
 	}
 	return f.conn, nil
 }
@@ -169,7 +304,8 @@ func (f *Firewall) connLocked() (nftAPI, error) {
 func (f *Firewall) dropConnLocked() {
 	if f.conn != nil {
 		_ = f.conn.CloseLasting()
-		f.conn = nil
+		_ = f.get.Close()
+		f.conn, f.get = nil, nil
 	}
 	f.setUp = false
 }
@@ -299,38 +435,41 @@ func afterLast(p netip.Prefix) (netip.Addr, bool) {
 	return next, next.IsValid()
 }
 
-// lookupLocked reads the set and reports whether p is in it, with its remaining
-// lifetime. A missing table or set reads as absent.
+// lookupLocked asks the kernel whether p is an element of its set, with its
+// remaining lifetime: the interval's start must be an element of its own (not merely
+// inside a wider interval) and its end must be the matching interval end. A missing
+// table, set or element reads as absent.
 func (f *Firewall) lookupLocked(p netip.Prefix) (bool, time.Duration, error) {
-	c, err := f.connLocked()
-	if err != nil {
+	if _, err := f.connLocked(); err != nil {
 		return false, 0, err
 	}
-	set := f.setFor(p)
-	if set == nil {
-		set = &nft.Set{Table: f.table, Name: f.setName(p)}
+	set := f.setName(p)
+	start := p.Addr().AsSlice()
+	e, err := f.get.getElement(nft.TableFamilyINet, f.cfg.Table, set, start, false)
+	if errors.Is(err, errNoElement) {
+		return false, 0, nil
 	}
-	els, err := c.GetSetElements(set)
 	if err != nil {
-		if isErrno(err, unix.ENOENT) {
+		f.dropConnLocked()
+		return false, 0, classify("reading set "+set, err)
+	}
+	if e.End || string(e.Key) != string(start) {
+		return false, 0, nil
+	}
+	if end, ok := afterLast(p); ok {
+		ee, err := f.get.getElement(nft.TableFamilyINet, f.cfg.Table, set, end.AsSlice(), true)
+		if errors.Is(err, errNoElement) {
 			return false, 0, nil
 		}
-		f.dropConnLocked()
-		return false, 0, classify("reading set "+set.Name, err)
-	}
-	start := p.Addr().AsSlice()
-	end, hasEnd := afterLast(p)
-	var found, endFound bool
-	var left time.Duration
-	for _, e := range els {
-		switch {
-		case !e.IntervalEnd && string(e.Key) == string(start):
-			found, left = true, e.Expires
-		case e.IntervalEnd && hasEnd && string(e.Key) == string(end.AsSlice()):
-			endFound = true
+		if err != nil {
+			f.dropConnLocked()
+			return false, 0, classify("reading set "+set, err)
+		}
+		if !ee.End || string(ee.Key) != string(end.AsSlice()) {
+			return false, 0, nil
 		}
 	}
-	return found && (endFound || !hasEnd), left, nil
+	return true, e.Expires, nil
 }
 
 func comment(req connectors.Request) string {

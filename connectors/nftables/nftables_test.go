@@ -432,6 +432,13 @@ type fakeConn struct {
 func (f *fakeConn) ListTablesOfFamily(nft.TableFamily) ([]*nft.Table, error) { return nil, f.listErr }
 func (f *fakeConn) CloseLasting() error                                      { return nil }
 
+type nopGetter struct{}
+
+func (nopGetter) getElement(nft.TableFamily, string, string, []byte, bool) (element, error) {
+	return element{}, errNoElement
+}
+func (nopGetter) Close() error { return nil }
+
 func TestReadyReportsPermissionAndAvailability(t *testing.T) {
 	for _, tt := range []struct {
 		err         error
@@ -441,7 +448,7 @@ func TestReadyReportsPermissionAndAvailability(t *testing.T) {
 		{unix.EPERM, connectors.Passed, connectors.Failed, "nf_tables refuses access in this network namespace: warroom needs CAP_NET_ADMIN"},
 		{unix.EPROTONOSUPPORT, connectors.Failed, connectors.Unchecked, "nf_tables is not reachable in this network namespace: protocol not supported"},
 	} {
-		fw := newFirewall(DefaultConfig(), connectors.Env{}, func() (nftAPI, error) { return &fakeConn{listErr: tt.err}, nil })
+		fw := newFirewall(DefaultConfig(), connectors.Env{}, func() (nftAPI, elementGetter, error) { return &fakeConn{listErr: tt.err}, nopGetter{}, nil })
 		rd := fw.Ready(context.Background())
 		if rd.OK() || rd.Reachable != tt.reach || rd.Permitted != tt.perm || rd.Message != tt.msg {
 			t.Errorf("%v: Ready = %+v", tt.err, rd)
@@ -471,9 +478,9 @@ func TestClassify(t *testing.T) {
 
 func TestDryRunNeverTouchesTheKernel(t *testing.T) {
 	clk := clock.NewFake(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
-	fw := newFirewall(DefaultConfig(), connectors.Env{DryRun: true, Clock: clk}, func() (nftAPI, error) {
+	fw := newFirewall(DefaultConfig(), connectors.Env{DryRun: true, Clock: clk}, func() (nftAPI, elementGetter, error) {
 		t.Fatal("dry run opened a netlink socket")
-		return nil, nil
+		return nil, nil, nil
 	})
 	ctx := context.Background()
 	r := req(connectors.BlockIP, "203.0.113.7", 24*time.Hour)

@@ -50,6 +50,8 @@ type doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
+var _ doer = (*http.Client)(nil)
+
 // Webhook is a configured endpoint.
 type Webhook struct {
 	name       string
@@ -432,8 +434,9 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		const maxSeconds = int64(7 * 24 * time.Hour / time.Second) // anything longer is past any deadline
+		return time.Duration(min(n, maxSeconds)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {

@@ -50,7 +50,7 @@ type template struct {
 type payloads struct {
 	bodies      []template
 	contentType string
-	base        time.Time // event time of alert sequence 0, UTC
+	base        time.Time // event time of alert sequence 0, UTC, a whole second
 }
 
 // render writes the body for request reqSeq, whose first alert has sequence first,
@@ -58,18 +58,22 @@ type payloads struct {
 func (p *payloads) render(dst []byte, reqSeq, first int64) []byte {
 	t := &p.bodies[reqSeq%int64(len(p.bodies))]
 	dst = append(dst[:0], t.b...)
-	var scratch [64]byte
-	var ts []byte
-	lastItem := -1
+	// The base time is a whole second, so an alert's time is that second plus
+	// seq/1e6 seconds and seq%1e6 microseconds: the date and clock part is formatted
+	// once per second of sequence numbers, the microseconds are digits.
+	var prefix [64]byte
+	pre := prefix[:0]
+	lastSec := int64(-1)
 	for _, s := range t.slots {
 		seq := first + int64(s.item)
 		switch s.kind {
 		case slotTime:
-			if s.item != lastItem {
-				ts = p.base.Add(time.Duration(seq)*time.Microsecond).AppendFormat(scratch[:0], timeLayout)
-				lastItem = s.item
+			if sec := seq / 1e6; sec != lastSec {
+				pre = p.base.Add(time.Duration(sec)*time.Second).AppendFormat(prefix[:0], "2006-01-02T15:04:05.")
+				lastSec = sec
 			}
-			copy(dst[s.off:s.off+timeWidth], ts)
+			copy(dst[s.off:], pre)
+			putDigits(dst[s.off+len(pre):s.off+timeWidth], seq%1e6)
 		case slotSeq:
 			putDigits(dst[s.off:s.off+seqWidth], seq)
 		}
@@ -251,7 +255,7 @@ func spec(g, incidents, victims int) alertSpec {
 // victim) pair appears, and at least a handful.
 func buildPayloads(cfg *Config, base time.Time, nonce int) *payloads {
 	n := max(8, (cfg.Incidents*cfg.Victims+cfg.Batch-1)/cfg.Batch)
-	p := &payloads{bodies: make([]template, n), base: base.UTC()}
+	p := &payloads{bodies: make([]template, n), base: base.UTC().Truncate(time.Second)}
 	endsAt := base.UTC().Add(time.Hour).Format(time.RFC3339)
 	var label string
 	switch {

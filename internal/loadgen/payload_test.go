@@ -89,3 +89,24 @@ func TestRenderWritesTimeAndSequence(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkRender(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"generic-1", Config{Target: TargetWarroom, Format: FormatGeneric, Batch: 1, Incidents: 10, Victims: 4}},
+		{"suricata-100", Config{Target: TargetWarroom, Format: FormatSuricata, Batch: 100, Incidents: 10, Victims: 4}},
+		{"alertmanager-100", Config{Target: TargetAlertmanager, Batch: 100, Incidents: 10, Victims: 4}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p := buildPayloads(&c.cfg, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC), 1)
+			var buf []byte
+			b.ReportAllocs()
+			for i := range b.N {
+				buf = p.render(buf, int64(i), int64(i*c.cfg.Batch))
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}

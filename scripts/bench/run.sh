@@ -5,7 +5,9 @@
 #
 #   scripts/bench/run.sh                 # everything, ~25 s per measurement
 #   ONLY="alertmanager warroom" scripts/bench/run.sh
-#   DURATION=10s WARMUP=2s OUT=/tmp/bench scripts/bench/run.sh
+#   DURATION=10s WARMUP=2s ROUNDS=3 OUT=/tmp/bench scripts/bench/run.sh
+#   NICE=-15 scripts/bench/run.sh        # as root on a shared machine: the servers and the
+#                                        # generator take the CPU before other work
 #
 # It installs nothing. It needs: go (builds warroom and the baseline server), curl, and
 # for the comparison Debian's prometheus-alertmanager (apt-get install
@@ -13,7 +15,8 @@
 # on exit. Results: one text report per measurement and summary.tsv in $OUT.
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
+SELF=$(readlink -f "$0")
+cd "$(dirname "$SELF")/../.."
 ROOT=$PWD
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
@@ -23,6 +26,18 @@ AM_BIN=${ALERTMANAGER:-$(command -v prometheus-alertmanager || command -v alertm
 WR_PORT=${WR_PORT:-18080}
 AM_PORT=${AM_PORT:-19093}
 BASE_PORT=${BASE_PORT:-18099}
+NICE=${NICE:-0}
+RUN=(nice -n "$NICE")
+if [[ $NICE != 0 && -r /proc/sys/kernel/sched_autogroup_enabled && $(cat /proc/sys/kernel/sched_autogroup_enabled) == 1 ]]; then
+	# With autogroup scheduling, nice only ranks processes within one session: run in a
+	# session of our own and give that session's group the priority instead.
+	if [[ -z ${WARROOM_BENCH_SESSION:-} ]]; then
+		export WARROOM_BENCH_SESSION=1
+		exec setsid --wait "$SELF" "$@"
+	fi
+	echo "$NICE" >/proc/self/autogroup
+	RUN=()
+fi
 mkdir -p "$OUT"
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -77,7 +92,7 @@ wait_ready() { # url
 }
 
 start_baseline() {
-	"$OUT/baseline" --listen "127.0.0.1:$BASE_PORT" >"$OUT/baseline.log" 2>&1 &
+	"${RUN[@]}" "$OUT/baseline" --listen "127.0.0.1:$BASE_PORT" >"$OUT/baseline.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT/" && return 0
@@ -95,7 +110,7 @@ start_alertmanager() { # fresh in-memory state, no cluster, a receiver that drop
 		receivers:
 		  - name: "null"
 	EOF
-	"$AM_BIN" --config.file="$dir/am.yml" --storage.path="$dir" --web.listen-address="127.0.0.1:$AM_PORT" \
+	"${RUN[@]}" "$AM_BIN" --config.file="$dir/am.yml" --storage.path="$dir" --web.listen-address="127.0.0.1:$AM_PORT" \
 		--cluster.listen-address= --log.level=warn >"$dir/alertmanager.log" 2>&1 &
 	SERVER_PID=$!
 	wait_ready "http://127.0.0.1:$AM_PORT/-/ready"
@@ -104,7 +119,7 @@ start_alertmanager() { # fresh in-memory state, no cluster, a receiver that drop
 start_warroom() { # fresh database with the example configuration
 	local dir
 	dir=$(mktemp -d "$OUT/wr.XXXX")
-	"$WARROOM" serve --config config.example.yaml --listen "127.0.0.1:$WR_PORT" --db "$dir/warroom.db" \
+	"${RUN[@]}" "$WARROOM" serve --config config.example.yaml --listen "127.0.0.1:$WR_PORT" --db "$dir/warroom.db" \
 		>"$dir/warroom.log" 2>&1 &
 	SERVER_PID=$!
 	wait_ready "http://127.0.0.1:$WR_PORT/readyz"
@@ -119,7 +134,7 @@ open_incidents() {
 		awk '/^warroom_incidents\{status="open"\}/ {print $2}' || true
 }
 
-printf 'name\talerts_per_s\trequests_per_s\tp50\tp90\tp99\tmax\terrors\treadable_p50\treadable_p99\tserver_cores\tgenerator_cores\tother_cores\trss_kb\topen_incidents\n' >"$OUT/summary.tsv"
+printf 'name\talerts_per_s\trequests_per_s\tp50\tp90\tp99\tmax\terrors\treadable_p50\treadable_p99\tserver_cores\tgenerator_cores\tother_cores\tbackground_cores\trss_kb\topen_incidents\n' >"$OUT/summary.tsv"
 
 field() { # file key: the value after a report line's key
 	awk -v k="$2" 'index($0, k) == 1 { sub("^" k " *", ""); print; exit }' "$1"
@@ -132,11 +147,17 @@ measure() {
 	shift
 	local rep=$OUT/$name.txt s0 b0 t0 s1 b1 t1 gen
 	say "== $name: warroom bench ingest $*"
+	# What the rest of the machine uses while the server idles, just before the run.
+	local i0 i1 bg
+	i0=$(cpu_busy_ticks)
+	sleep 2
+	i1=$(cpu_busy_ticks)
+	bg=$(awk -v hz="$(getconf CLK_TCK)" -v a="$i0" -v b="$i1" 'BEGIN { printf "%.2f", (b - a) / hz / 2 }')
 	s0=$(proc_ticks "$SERVER_PID")
 	b0=$(cpu_busy_ticks)
 	t0=$(date +%s.%N)
 	local TIMEFORMAT='%U %S'
-	if ! { time "$WARROOM" bench ingest "$@" >"$rep" 2>"$rep.err"; } 2>"$rep.time"; then
+	if ! { time "${RUN[@]}" "$WARROOM" bench ingest "$@" >"$rep" 2>"$rep.err"; } 2>"$rep.time"; then
 		say "   the run failed: $(cat "$rep.err")"
 	fi
 	t1=$(date +%s.%N)
@@ -150,13 +171,13 @@ measure() {
 		         printf "%.2f\t%.2f\t%.2f", s, c, o }')
 	rss=$(rss_kb)
 	[[ $SERVER_KIND == warroom ]] && incs=$(open_incidents)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
 		"$(field "$rep" 'alerts/s')" "$(field "$rep" 'requests/s')" \
 		"$(field "$rep" 'latency p50')" "$(field "$rep" 'latency p90')" "$(field "$rep" 'latency p99')" \
 		"$(field "$rep" 'latency max')" "$(field "$rep" 'errors' | tr ' ' ',')" \
 		"$(field "$rep" 'readable p50')" "$(field "$rep" 'readable p99')" \
-		"$cpu" "$rss" "${incs:--}" >>"$OUT/summary.tsv"
-	say "   cores used (server, generator, others): $(echo "$cpu" | tr '\t' ' '); server RSS ${rss} kB; open incidents ${incs:--}"
+		"$cpu" "$bg" "$rss" "${incs:--}" >>"$OUT/summary.tsv"
+	say "   cores used (server, generator, others): $(echo "$cpu" | tr '\t' ' '), others before the run $bg; server RSS ${rss} kB; open incidents ${incs:--}"
 }
 
 {
@@ -168,72 +189,92 @@ measure() {
 	echo "go:        $(go version)"
 	echo "warroom:   $("$WARROOM" version)"
 	[[ -n $AM_BIN ]] && echo "alertmanager: $("$AM_BIN" --version 2>&1 | head -1)"
+	echo "nice:      $NICE ($(cat /proc/self/autogroup 2>/dev/null || echo "no autogroup"))"
 	echo "loadavg before: $(cat /proc/loadavg)"
 } | tee "$OUT/machine.txt" >&2
 
 T=(--duration "$DURATION" --warmup "$WARMUP")
+AM=(--url "http://127.0.0.1:$AM_PORT" --target alertmanager)
+WR=(--url "http://127.0.0.1:$WR_PORT" --target warroom)
+SINGLE=(--concurrency 16 --batch 1)
+BATCH=(--concurrency 8 --batch 100)
+am() { want alertmanager; }
+wr() { want warroom; }
+
+# after_idle NAME: the server's resident memory now, at its peak, and after 10 s idle.
+after_idle() {
+	local now hwm
+	now=$(rss_kb)
+	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+	sleep 10
+	printf '%s\t%s\t%s\t%s\n' "$1" "$now" "$hwm" "$(rss_kb)" >>"$OUT/memory.tsv"
+}
+printf 'name\trss_kb\tpeak_rss_kb\trss_kb_after_10s_idle\n' >"$OUT/memory.tsv"
 
 if want baseline; then
 	SERVER_KIND=baseline
-	U=(--url "http://127.0.0.1:$BASE_PORT" --target warroom --source generic)
 	start_baseline
-	measure baseline-single-c16 "${U[@]}" --concurrency 16 --batch 1 "${T[@]}"
-	measure baseline-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 "${T[@]}"
+	measure baseline-single-c16 --url "http://127.0.0.1:$BASE_PORT" --source generic "${SINGLE[@]}" "${T[@]}"
+	measure baseline-batch100-c8 --url "http://127.0.0.1:$BASE_PORT" --source generic "${BATCH[@]}" "${T[@]}"
 	stop_server
 fi
 
-if want alertmanager; then
-	SERVER_KIND=alertmanager
-	U=(--url "http://127.0.0.1:$AM_PORT" --target alertmanager)
-	start_alertmanager
-	measure am-single-c16 "${U[@]}" --concurrency 16 --batch 1 "${T[@]}"
-	stop_server
-	start_alertmanager
-	measure am-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 "${T[@]}"
-	stop_server
-	start_alertmanager
-	measure am-100k-in-10k "${U[@]}" --concurrency 8 --batch 100 --requests 1000 --incidents 10000
-	stop_server
-	# Alertmanager's everyday traffic: the same firing alerts re-sent, not new ones.
-	start_alertmanager
-	measure am-repeat-single-c16 "${U[@]}" --concurrency 16 --batch 1 --repeat "${T[@]}"
-	measure am-repeat-batch100-c8 "${U[@]}" --concurrency 8 --batch 100 --repeat "${T[@]}"
-	stop_server
-fi
+# The comparisons alternate Alertmanager and warroom, each on a fresh server, so that a
+# change in what else runs on the machine affects both alike; ROUNDS repeats them.
+for round in $(seq "${ROUNDS:-1}"); do
+	r=r$round
+	if am; then
+		SERVER_KIND=alertmanager
+		start_alertmanager && measure "$r-am-single-c16" "${AM[@]}" "${SINGLE[@]}" "${T[@]}"
+		stop_server
+	fi
+	if wr; then
+		SERVER_KIND=warroom
+		start_warroom && measure "$r-wr-single-c16" "${WR[@]}" --source generic "${SINGLE[@]}" --readable-sample 200 "${T[@]}"
+		stop_server
+	fi
+	if am; then
+		SERVER_KIND=alertmanager
+		start_alertmanager && measure "$r-am-batch100-c8" "${AM[@]}" "${BATCH[@]}" "${T[@]}"
+		stop_server
+	fi
+	if wr; then
+		SERVER_KIND=warroom
+		start_warroom && measure "$r-wr-batch100-c8" "${WR[@]}" --source generic "${BATCH[@]}" --readable-sample 200 "${T[@]}"
+		stop_server
+		# 10,000 open incidents: 300 requests of 100 alerts open them all first.
+		start_warroom
+		measure "$r-wr-open-10k-incidents" "${WR[@]}" --source generic "${BATCH[@]}" --requests 300 --incidents 10000
+		measure "$r-wr-single-c16-10k-open" "${WR[@]}" --source generic "${SINGLE[@]}" --incidents 10000 --readable-sample 200 "${T[@]}"
+		measure "$r-wr-batch100-c8-10k-open" "${WR[@]}" --source generic "${BATCH[@]}" --incidents 10000 --readable-sample 200 "${T[@]}"
+		stop_server
+	fi
+done
 
-if want warroom; then
+if wr; then
 	SERVER_KIND=warroom
-	U=(--url "http://127.0.0.1:$WR_PORT" --target warroom)
-	start_warroom
-	measure wr-single-c16 "${U[@]}" --source generic --format generic --concurrency 16 --batch 1 \
-		--incidents 10 --readable-sample 200 "${T[@]}"
+	start_warroom && measure wr-suricata-single-c16 "${WR[@]}" --source suricata --format suricata "${SINGLE[@]}" "${T[@]}"
 	stop_server
-	start_warroom
-	measure wr-batch100-c8 "${U[@]}" --source generic --format generic --concurrency 8 --batch 100 \
-		--incidents 10 --readable-sample 200 "${T[@]}"
+	start_warroom && measure wr-suricata-batch100-c8 "${WR[@]}" --source suricata --format suricata "${BATCH[@]}" "${T[@]}"
 	stop_server
-	start_warroom
-	measure wr-suricata-single-c16 "${U[@]}" --source suricata --format suricata --concurrency 16 --batch 1 \
-		--incidents 10 "${T[@]}"
+	start_warroom && measure wr-100k-in-10k "${WR[@]}" --source generic "${BATCH[@]}" --requests 1000 --incidents 10000
+	after_idle wr-100k-in-10k
 	stop_server
-	start_warroom
-	measure wr-suricata-batch100-c8 "${U[@]}" --source suricata --format suricata --concurrency 8 --batch 100 \
-		--incidents 10 "${T[@]}"
+fi
+if am; then
+	SERVER_KIND=alertmanager
+	start_alertmanager && measure am-100k-in-10k "${AM[@]}" "${BATCH[@]}" --requests 1000 --incidents 10000
+	after_idle am-100k-in-10k
 	stop_server
-	# 10,000 open incidents: the warm-up (30,000 alerts) opens them all before measuring.
-	start_warroom
-	measure wr-10k-open-warmup "${U[@]}" --source generic --concurrency 8 --batch 100 --requests 300 --incidents 10000
-	measure wr-single-c16-10k-open "${U[@]}" --source generic --concurrency 16 --batch 1 --incidents 10000 \
-		--readable-sample 200 "${T[@]}"
-	measure wr-batch100-c8-10k-open "${U[@]}" --source generic --concurrency 8 --batch 100 --incidents 10000 \
-		--readable-sample 200 "${T[@]}"
-	stop_server
-	start_warroom
-	measure wr-100k-in-10k "${U[@]}" --source generic --concurrency 8 --batch 100 --requests 1000 --incidents 10000
+	# Alertmanager's everyday traffic, for reference: the same firing alerts re-sent.
+	start_alertmanager
+	measure am-repeat-single-c16 "${AM[@]}" "${SINGLE[@]}" --repeat "${T[@]}"
+	measure am-repeat-batch100-c8 "${AM[@]}" "${BATCH[@]}" --repeat "${T[@]}"
 	stop_server
 fi
 
 say ""
-say "summary ($OUT/summary.tsv):"
+say "summary ($OUT/summary.tsv, $OUT/memory.tsv):"
 column -t -s $'\t' "$OUT/summary.tsv" >&2 || cat "$OUT/summary.tsv" >&2
+column -t -s $'\t' "$OUT/memory.tsv" >&2 || cat "$OUT/memory.tsv" >&2
 echo "loadavg after: $(cat /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2

@@ -131,7 +131,9 @@ func (h *HEC) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 	h.signal()
 	h.mu.Unlock()
 	if reply.Code != 0 {
-		reply.InvalidEventNumber = &n
+		if reply.Code != 5 { // "No data" names no event
+			reply.InvalidEventNumber = &n
+		}
 		hecReply(w, http.StatusBadRequest, reply)
 		return
 	}
@@ -196,6 +198,9 @@ func parseHECEvent(raw json.RawMessage, indexes []string) (HECEvent, HECReply) {
 		return HECEvent{}, bad
 	}
 	if t, ok := obj["time"]; ok {
+		if bytes.HasPrefix(bytes.TrimSpace(t), []byte(`"`)) {
+			return HECEvent{}, bad // warroom sends time as a number
+		}
 		var num json.Number
 		td := json.NewDecoder(bytes.NewReader(t))
 		td.UseNumber()

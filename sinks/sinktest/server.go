@@ -12,7 +12,6 @@ package sinktest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -220,6 +219,3 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.WriteHeader(status)
 	io.WriteString(w, body)
 }
-
-// ErrNotDelivered is returned by fakes' parsers for input they refuse.
-var ErrNotDelivered = errors.New("refused by the fake")

@@ -251,6 +251,7 @@ type Incident struct {
 	ClosedAt       *time.Time `json:"closed_at,omitempty"` // merged or false_positive
 	MergedInto     int64      `json:"merged_into,omitempty"`
 	Commander      string     `json:"commander,omitempty"`
+	Playbook       string     `json:"playbook,omitempty"` // id of the playbook that matched
 	DrillID        string     `json:"drill_id,omitempty"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 }
