@@ -91,6 +91,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		case it.Err != nil:
 			resp.Rejected = append(resp.Rejected, Rejected{Index: i, Error: it.Err.Error()})
 		case it.Alert != nil:
+			// Drill alerts enter through the drill runner, never from outside: an
+			// outside sender could otherwise hide a real alert as a drill.
+			it.Alert.DrillID = ""
 			alerts = append(alerts, it.Alert)
 		}
 	}

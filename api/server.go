@@ -70,6 +70,8 @@ type Options struct {
 	Metrics      *Metrics
 	// Ready reports whether the server can take traffic (for /readyz).
 	Ready func(ctx context.Context) error
+	// Actions serves the actions API (see actions.go); nil answers 503 there.
+	Actions Actions
 }
 
 // Server serves the HTTP API.
@@ -133,6 +135,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /api/v1/incidents/{id}/status", s.auth(config.RoleResponder, s.setStatus))
 	s.mux.Handle("GET /api/v1/alerts", s.auth(config.RoleViewer, s.listAlerts))
 	s.mux.Handle("GET /api/v1/alerts/{id}", s.auth(config.RoleViewer, s.getAlert))
+	s.actionRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -151,8 +151,14 @@ func TestElasticBadInput(t *testing.T) {
 			}
 		})
 	}
+	// A 5 MB reason is cut, not stored whole; the alert is kept.
+	items := decode(t, "elastic", kibanaBody(`{"@timestamp":"2026-11-20T09:03:04.981Z","kibana.alert.reason":"`+
+		strings.Repeat("r", 5<<20)+`"}`))
+	if a := items[0].Alert; a == nil || len(a.Labels["reason"]) > LabelValueKeep {
+		t.Fatalf("5 MB reason: %+v", items[0])
+	}
 	// No rule name anywhere.
-	items := decode(t, "elastic", []byte(`{"alerts":[`+good+`]}`))
+	items = decode(t, "elastic", []byte(`{"alerts":[`+good+`]}`))
 	if got, want := items[0].Err.Error(), "missing kibana.alert.rule.name (and rule.name)"; got != want {
 		t.Errorf("%q, want %q", got, want)
 	}

@@ -176,7 +176,7 @@ func scanElement(b []byte, i int) (int, error) {
 		}
 	}
 	if inString {
-		return 0, fmt.Errorf("malformed JSON array: unterminated string starting before byte %d", len(b))
+		return 0, errors.New("malformed JSON array: a string is not terminated before the end of the body")
 	}
 	return 0, errors.New("malformed JSON array: unexpected end of input; check for a missing ] or }")
 }
@@ -230,10 +230,7 @@ func jsonError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		want := jsonKind(te.Type)
-		got := te.Value
-		if strings.HasPrefix(got, "number ") { // number out of range for the field
-			got = got + " (out of range)"
-		}
+		got := te.Value // "string", "number 22.5"...
 		if te.Field == "" {
 			return fmt.Errorf("want %s, got %s", want, got)
 		}

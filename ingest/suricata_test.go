@@ -211,7 +211,7 @@ func TestSuricataArrayErrors(t *testing.T) {
 		{"[" + good, "malformed JSON array: unexpected end of input; check for a missing ] or }"},
 		{"[" + good + "] x", "malformed JSON at byte 267: data after the closing ] of the array"},
 		{"[" + good + ",,]", "malformed JSON array at byte 266: empty element"},
-		{`["abc`, "malformed JSON array: unterminated string starting before byte 5"},
+		{`["abc`, "malformed JSON array: a string is not terminated before the end of the body"},
 	} {
 		if got := decodeErr(t, "suricata", []byte(tc.body)).Error(); got != tc.want {
 			t.Errorf("%.40q: %q, want %q", tc.body, got, tc.want)

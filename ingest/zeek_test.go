@@ -82,6 +82,7 @@ func TestZeekBadInput(t *testing.T) {
 		{"unparsable IP", `{"ts":1795165230.1,"note":"Scan::Port_Scan","src":"not-an-ip"}`, `src "not-an-ip": not an IP address`},
 		{"unparsable orig_h", `{"ts":1795165230.1,"note":"X","id.orig_h":"10.0.0.1/24"}`, `id.orig_h "10.0.0.1/24": not an IP address`},
 		{"port wrong type", `{"ts":1795165230.1,"note":"X","p":"22/tcp"}`, "p: want an integer, got string"},
+		{"port fraction", `{"ts":1795165230.1,"note":"X","p":22.5}`, "p: want an integer, got number 22.5"},
 		{"actions wrong type", `{"ts":1795165230.1,"note":"X","actions":"Notice::ACTION_LOG"}`, "actions: want an array, got string"},
 		{"5 MB field", `{"ts":1795165230.1,"note":"X","peer_descr":"` + strings.Repeat("w", 5<<20) + `"}`, "label peer_descr is 5242880 bytes; at most 4096"},
 		{"not UTF-8", "{\"ts\":1795165230.1,\"note\":\"X\",\"msg\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 37: send UTF-8 text"},

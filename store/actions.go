@@ -388,3 +388,13 @@ func (s *SQLite) NextActionExpiry(ctx context.Context) (time.Time, bool, error) 
 	}
 	return time.Unix(0, n.Int64).UTC(), true, nil
 }
+
+// ActionsInState lists the actions in state, oldest first (at start, the engine
+// finds the actions a stop interrupted while running).
+func (s *SQLite) ActionsInState(ctx context.Context, state model.ActionState) ([]*model.Action, error) {
+	list, err := s.readActions(ctx, actionSelect+" WHERE state = ? ORDER BY id", string(state))
+	if err != nil {
+		return nil, fmt.Errorf("read the %s actions: %w", state, err)
+	}
+	return list, nil
+}

@@ -25,10 +25,12 @@ import (
 // cache: it survives a crash or SIGKILL of the warroom process (the next open replays
 // the WAL), which is what "every alert that received 202 is on disk" requires. What
 // NORMAL does not cover is a power failure or kernel crash in the short window before
-// the kernel writes those pages back: the last transactions may then be lost, never
-// corrupted. Options.FullSync selects synchronous=FULL, which adds one fsync per
-// commit (group commit shares it among every op of a batch) and makes each commit
-// survive power loss too.
+// the kernel writes those pages back: the last transactions may then be lost. The
+// database cannot be corrupted by it, because checkpoints (checkpoint.go) fsync the WAL
+// before copying it into the database file and fsync the file before the WAL is
+// reused. Options.FullSync selects synchronous=FULL, which adds one fsync per commit
+// (group commit shares it among every op of a batch) and makes each commit survive
+// power loss too.
 
 // Options tunes OpenSQLite. The zero value is usable.
 type Options struct {

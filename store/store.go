@@ -124,6 +124,8 @@ type ActionReader interface {
 	ActionsDue(ctx context.Context, before time.Time) ([]*model.Action, error)
 	// NextActionExpiry returns the earliest expiry of a succeeded action, if any.
 	NextActionExpiry(ctx context.Context) (time.Time, bool, error)
+	// ActionsInState lists the actions in state, oldest first.
+	ActionsInState(ctx context.Context, state model.ActionState) ([]*model.Action, error)
 }
 
 // AlertFilter selects alerts. Zero fields do not filter.

@@ -32,6 +32,7 @@ type writeTx struct {
 	savedHash string
 
 	incRow    map[int64]int // incident id -> row in w.incidents not yet written
+	incKeys   [][4]any      // scratch for flushIncidents
 	rollbacks []func()
 	err       error // first SQL error of this transaction
 	arena     arena // bytes of the JSON and raw values of buffered alert rows
@@ -136,8 +137,10 @@ func (t *writeTx) flush() error {
 	if t.err != nil {
 		return t.err
 	}
-	clear(t.incRow)
-	for _, b := range []*rowBuf{&t.w.incidents, &t.w.alerts, &t.w.entities} {
+	if err := t.flushIncidents(); err != nil {
+		return t.poison(err)
+	}
+	for _, b := range []*rowBuf{&t.w.alerts, &t.w.entities} {
 		if err := b.flush(t.w.conn); err != nil {
 			t.arena.reset()
 			return t.poison(err)
@@ -145,6 +148,37 @@ func (t *writeTx) flush() error {
 	}
 	t.arena.reset()
 	return nil
+}
+
+// flushIncidents writes the buffered incident rows. SQLite rewrites an index entry
+// whenever an UPDATE sets a column of that index, even to the value it had, so the
+// upsert leaves status, severity and kind (the indexed columns) alone on existing
+// rows, and one UPDATE per incident then sets them only where they changed. An
+// incident's usual change (one more alert, a later last_seen) so dirties one page
+// instead of four.
+func (t *writeTx) flushIncidents() error {
+	b := &t.w.incidents
+	clear(t.incRow)
+	if b.rows == 0 {
+		return nil
+	}
+	keys := t.incKeys[:0]
+	for r := range b.rows {
+		row := b.args[r*incNCols:]
+		keys = append(keys, [4]any{row[4].Value, row[5].Value, row[3].Value, row[0].Value}) // status, severity, kind, id
+	}
+	err := b.flush(t.w.conn)
+	for _, k := range keys {
+		if err != nil {
+			break
+		}
+		if err = t.w.exec1(t.w.setIncidentKeys, k[0], k[1], k[2], k[3]); err != nil {
+			err = fmt.Errorf("upsert incident %v: %w", k[3], err)
+		}
+	}
+	clear(keys)
+	t.incKeys = keys[:0]
+	return err
 }
 
 func (t *writeTx) poison(err error) error {
@@ -296,8 +330,7 @@ func (t *writeTx) UpsertIncident(inc *model.Incident) error {
 	}
 	t.incRow[inc.ID] = row
 	if b.endRow() {
-		clear(t.incRow)
-		if err := b.flush(t.w.conn); err != nil {
+		if err := t.flushIncidents(); err != nil {
 			return t.poison(err)
 		}
 	}

@@ -197,11 +197,12 @@ func execStmt(st *sqlite3.SQLiteStmt, args []driver.NamedValue) error {
 }
 
 const (
-	alertCols   = "id, incident_id, source, format, source_ref, rule, title, severity, category, status, event_time, received_at, entities, labels, url, fingerprint, drill_id, raw"
-	alertNCols  = 18
-	incCols     = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, commander, drill_id, updated_at"
-	incNCols    = 20
-	incUpdate   = " ON CONFLICT (id) DO UPDATE SET number = excluded.number, title = excluded.title, kind = excluded.kind, status = excluded.status, severity = excluded.severity, category = excluded.category, notifiable = excluded.notifiable, alert_count = excluded.alert_count, first_seen = excluded.first_seen, last_seen = excluded.last_seen, opened_at = excluded.opened_at, acknowledged_at = excluded.acknowledged_at, contained_at = excluded.contained_at, resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, merged_into = excluded.merged_into, commander = excluded.commander, drill_id = excluded.drill_id, updated_at = excluded.updated_at"
+	alertCols  = "id, incident_id, source, format, source_ref, rule, title, severity, category, status, event_time, received_at, entities, labels, url, fingerprint, drill_id, raw"
+	alertNCols = 18
+	incCols    = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, commander, drill_id, updated_at"
+	incNCols   = 20
+	// The indexed columns status, severity and kind are set apart: see flushIncidents.
+	incUpdate   = " ON CONFLICT (id) DO UPDATE SET number = excluded.number, title = excluded.title, category = excluded.category, notifiable = excluded.notifiable, alert_count = excluded.alert_count, first_seen = excluded.first_seen, last_seen = excluded.last_seen, opened_at = excluded.opened_at, acknowledged_at = excluded.acknowledged_at, contained_at = excluded.contained_at, resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, merged_into = excluded.merged_into, commander = excluded.commander, drill_id = excluded.drill_id, updated_at = excluded.updated_at"
 	entCols     = "incident_id, kind, value, role"
 	entNCols    = 4
 	timelineSQL = "INSERT INTO timeline (id, incident_id, at, actor, kind, text, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -216,6 +217,7 @@ type writer struct {
 	begin, commit, rollback           *sqlite3.SQLiteStmt
 	moveAlerts, copyEntities, delEnts *sqlite3.SQLiteStmt
 	insTimeline, insAudit             *sqlite3.SQLiteStmt
+	setIncidentKeys                   *sqlite3.SQLiteStmt
 	prepared                          []*sqlite3.SQLiteStmt
 	alerts, incidents, entities       rowBuf
 	tx                                writeTx
@@ -313,6 +315,7 @@ func (w *writer) prepare(c *sqlite3.SQLiteConn) error {
 		{&w.delEnts, "DELETE FROM incident_entities WHERE incident_id = ?"},
 		{&w.insTimeline, timelineSQL},
 		{&w.insAudit, auditSQL},
+		{&w.setIncidentKeys, "UPDATE incidents SET status = ?1, severity = ?2, kind = ?3 WHERE id = ?4 AND (status <> ?1 OR severity <> ?2 OR kind <> ?3)"},
 		{&w.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)"},
 	} {
 		ds, err := c.Prepare(p.q)

@@ -17,69 +17,8 @@ import (
 	"github.com/warroom/warroom/triage/scenario"
 )
 
-// pairs is n choose 2.
-func pairs(n int) int { return n * (n - 1) / 2 }
-
-// pairwiseF1 is score.py's f1: pairwise precision, recall and F1 over the pairs that
-// involve at least one campaign alert. Noise may group among itself, but a noise alert
-// glued to a campaign (or two campaigns glued together) is a false pair. pred holds
-// one group key per alert; alerts without an incident must have keys of their own.
-func pairwiseF1(truth, pred []string) (p, r, f float64) {
-	noise := func(t string) bool { return strings.HasPrefix(t, "noise") }
-	type cell struct{ t, p string }
-	cells := map[cell]int{}
-	size := map[string]int{}
-	noiseIn := map[string]int{}
-	truthN := map[string]int{}
-	for i := range truth {
-		cells[cell{truth[i], pred[i]}]++
-		size[pred[i]]++
-		truthN[truth[i]]++
-		if noise(truth[i]) {
-			noiseIn[pred[i]]++
-		}
-	}
-	tp, pp, tpairs := 0, 0, 0
-	for c, n := range cells {
-		if !noise(c.t) {
-			tp += pairs(n)
-		}
-	}
-	for g, n := range size {
-		pp += pairs(n) - pairs(noiseIn[g])
-	}
-	for t, n := range truthN {
-		if !noise(t) {
-			tpairs += pairs(n)
-		}
-	}
-	p, r = 1, 1
-	if pp > 0 {
-		p = float64(tp) / float64(pp)
-	}
-	if tpairs > 0 {
-		r = float64(tp) / float64(tpairs)
-	}
-	if p+r > 0 {
-		f = 2 * p * r / (p + r)
-	}
-	return p, r, f
-}
-
-func TestPairwiseF1MatchesScorePy(t *testing.T) {
-	// Worked by hand with score.py's formula: campaign A split 2+1, noise n1 glued to
-	// A's larger part, n2 alone.
-	truth := []string{"A", "A", "A", "noise-1", "noise-2"}
-	pred := []string{"x", "x", "y", "x", "z"}
-	p, r, f := pairwiseF1(truth, pred)
-	// tp = C(2,2) = 1; predicted pairs = C(3,2) - 0 + 0 + 0 = 3; true pairs = C(3,2) = 3.
-	if p != 1.0/3 || r != 1.0/3 || f != 1.0/3 {
-		t.Fatalf("got p=%v r=%v f=%v, want 1/3 each", p, r, f)
-	}
-	if _, _, f := pairwiseF1(truth, []string{"a", "a", "a", "b", "c"}); f != 1 {
-		t.Fatalf("perfect grouping scored %v", f)
-	}
-}
+// pairwiseF1 is score.py's scoring (see scenario.PairwiseF1).
+func pairwiseF1(truth, pred []string) (p, r, f float64) { return scenario.PairwiseF1(truth, pred) }
 
 // origin places an alert in a corpus: EVE line I, or alert K of Alertmanager payload I.
 type origin struct {
@@ -281,4 +220,10 @@ func (rep groupingReport) check(t *testing.T, name string, campaigns int) {
 	if rep.notifiable < campaigns || float64(rep.notifiable) > 1.5*float64(campaigns) {
 		t.Errorf("%s: %d notifiable incidents, want between %d and %.0f", name, rep.notifiable, campaigns, 1.5*float64(campaigns))
 	}
+}
+
+// decodeAM decodes an Alertmanager webhook payload with the real decoder.
+func decodeAM(t testing.TB, body []byte, at time.Time) []*model.Alert {
+	t.Helper()
+	return decodeOne(t, "alertmanager", body, at)
 }

@@ -265,7 +265,7 @@ func (e *Engine) Changes() []Change {
 	out := f.changes[:0]
 	for _, t := range f.touched {
 		inc := t.inc
-		if inc.extra.stale && inc.m.Status.Live() && !inc.extra.dormant {
+		if inc.extra.stale && !inc.extra.dormant {
 			inc.m.Title = e.title(inc)
 			inc.extra.stale = false
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -439,5 +440,61 @@ func TestSubscribeEndsCleanly(t *testing.T) {
 	}
 	if _, err := p.Ingest(context.Background(), []*model.Alert{mk(t0, model.SeverityHigh, model.CategoryC2, "c2", src("10.0.0.1"), dst("192.0.2.1"))}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPipelineConcurrentIngest(t *testing.T) {
+	t.Parallel()
+	s := corpus(t, 8, scenario.Options{})
+	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"))
+	clk := clock.NewFake(s.at[len(s.at)-1])
+	p := newPipeline(t, st, DefaultConfig(), clk)
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := w * 5; i < len(s.alerts); i += workers * 5 {
+				res, err := p.Ingest(context.Background(), s.alerts[i:min(i+5, len(s.alerts))])
+				if err != nil {
+					errs <- err
+					return
+				}
+				for k, id := range res.IDs {
+					if id != s.alerts[i+k].ID {
+						errs <- fmt.Errorf("alert %d: answered id %d, stored as %d", i+k, id, s.alerts[i+k].ID)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	incs, _ := stored(t, st, s.alerts)
+	count := map[int64]int{}
+	for _, id := range incs {
+		if id == 0 {
+			t.Fatal("an alert has no incident")
+		}
+		count[id]++
+	}
+	for id, n := range count {
+		inc, err := st.Incident(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inc.AlertCount != n || !inc.Status.Live() || inc.Title == "" {
+			t.Fatalf("incident %d: %d alerts stored, count %d, status %s, title %q", id, n, inc.AlertCount, inc.Status, inc.Title)
+		}
+	}
+	// Campaigns still group, whatever the arrival order across connections.
+	for l, g := range checkGrouping(s.labels, incs, nil).perCampaign {
+		if strings.Count(g, ":") != 1 {
+			t.Errorf("campaign %s spread over %s", l, g)
+		}
 	}
 }

@@ -18,10 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/warroom/warroom/actions"
 	"github.com/warroom/warroom/api"
 	"github.com/warroom/warroom/config"
+	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/edl"
+	_ "github.com/warroom/warroom/connectors/nftables" // registers the nftables connector
+	_ "github.com/warroom/warroom/connectors/webhook"  // registers the webhook connector
 	"github.com/warroom/warroom/ingest"
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/playbooks"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
@@ -33,12 +39,14 @@ type App struct {
 	Store    *store.SQLite
 	Pipeline *triage.Pipeline
 	API      *api.Server
+	Actions  *actions.Engine
 	Log      *slog.Logger
 	// Generated lists secrets generated at this start, and GeneratedPath where they are.
 	Generated     []string
 	GeneratedPath string
 
-	srv *http.Server
+	srv       *http.Server
+	connClose func() error
 }
 
 // Options adjust an App beyond its configuration.
@@ -107,20 +115,30 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("restore incidents: %w", err)
 	}
+	eng, lists, connClose, err := NewActions(ctx, cfg, st, pipe, o.Clock, o.Log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	srv, err := api.New(api.Options{
 		Sources: sources, Identities: ids, Rules: rules, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
-		Pipeline: pipe, Store: st, Clock: o.Clock, Log: o.Log, Metrics: metrics,
+		Pipeline: pipe, Store: st, Clock: o.Clock, Log: o.Log, Metrics: metrics, Actions: eng,
 		Ready: func(ctx context.Context) error {
 			_, err := st.CountIncidentsByStatus(ctx)
 			return err
 		},
 	})
 	if err != nil {
+		connClose()
 		st.Close()
 		return nil, err
 	}
+	if len(lists) > 0 {
+		srv.Handle("GET /edl/", edl.Mux(lists...))
+	}
 	gen, path := secrets.Generated()
-	return &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Log: o.Log, Generated: gen, GeneratedPath: path}, nil
+	return &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Actions: eng, Log: o.Log, Generated: gen, GeneratedPath: path,
+		connClose: connClose}, nil
 }
 
 // TriageConfig turns the correlation section into the pipeline's settings.
@@ -171,6 +189,8 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	if ready != nil {
 		ready(ln.Addr())
 	}
+	stopActions := a.StartActions(ctx)
+	defer stopActions()
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(ln) }()
 	select {
@@ -189,7 +209,96 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 
 // Close stops the pipeline and the store, committing whatever is queued.
 func (a *App) Close() error {
-	return a.Store.Close()
+	var cerr error
+	if a.connClose != nil {
+		cerr = a.connClose()
+	}
+	return errors.Join(a.Store.Close(), cerr)
+}
+
+// StartActions runs the actions engine (planning and the TTL scheduler) until ctx
+// ends or stop is called; stop waits for it to finish. Serve calls it; tests that
+// serve through httptest call it themselves.
+func (a *App) StartActions(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Actions.Run(ctx); err != nil {
+			a.Log.Error("actions engine stopped", "error", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// Connectors builds the configured connectors. state, when not nil, persists
+// connector state (the EDL entries); close releases what they hold.
+func Connectors(cfg *config.Config, clk clock.Clock, log *slog.Logger, state any) (map[string]connectors.Connector, func() error, error) {
+	out := make(map[string]connectors.Connector, len(cfg.Connectors))
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for _, c := range closers {
+			errs = append(errs, c())
+		}
+		return errors.Join(errs...)
+	}
+	for i, c := range cfg.Connectors {
+		conn, err := connectors.New(c.Type, c.Settings, connectors.Env{Name: c.Name, Clock: clk, Logger: log, DryRun: c.DryRun, State: state})
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("connectors[%d]: %w", i, err)
+		}
+		if cl, ok := conn.(interface{ Close() error }); ok {
+			closers = append(closers, cl.Close)
+		}
+		out[c.Name] = conn
+	}
+	return out, closeAll, nil
+}
+
+// NewActions builds the connectors, the guardrails, the playbooks and the actions
+// engine, with the EDL entries kept in the store. It returns the EDLs to serve.
+func NewActions(ctx context.Context, cfg *config.Config, st *store.SQLite, pipe *triage.Pipeline, clk clock.Clock, log *slog.Logger) (*actions.Engine, []*edl.EDL, func() error, error) {
+	conns, closeConns, err := Connectors(cfg, clk, log, actions.EDLState(st))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*actions.Engine, []*edl.EDL, func() error, error) {
+		closeConns()
+		return nil, nil, nil, err
+	}
+	var lists []*edl.EDL
+	retry := map[string]connectors.Policy{}
+	breakers := map[string]connectors.BreakerConfig{}
+	for _, c := range cfg.Connectors {
+		if l, ok := conns[c.Name].(*edl.EDL); ok {
+			lists = append(lists, l)
+		}
+		retry[c.Name], breakers[c.Name] = c.Retry, c.Breaker
+	}
+	guard, err := connectors.NewGuard(cfg.Guardrails, clk)
+	if err != nil {
+		return fail(err)
+	}
+	set, err := playbooks.LoadWith(playbooks.Options{Dir: cfg.Playbooks.Dir, InternalNetworks: cfg.Playbooks.Networks(),
+		MaxTTL: time.Duration(cfg.Playbooks.MaxTTL), MaxAutoTargets: cfg.Playbooks.MaxAutoTargets, Logger: log})
+	if err != nil {
+		return fail(fmt.Errorf("playbooks: %w", err))
+	}
+	var events actions.IncidentEvents
+	if pipe != nil {
+		events = pipe
+	}
+	eng, err := actions.New(ctx, actions.Options{Store: st, Connectors: conns, Retry: retry, Breakers: breakers,
+		Guard: guard, Playbooks: set, Events: events, Clock: clk, Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	return eng, lists, closeConns, nil
 }
 
 // NewLogger returns a text logger on stderr at the named level.

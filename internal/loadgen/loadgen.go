@@ -185,7 +185,11 @@ type Readable struct {
 	Latency  Latency `json:"latency"`
 	Timeouts int     `json:"timeouts"` // not readable within ReadableTimeout
 	Failures int     `json:"failures"` // the API answered an error
-	Dropped  int     `json:"dropped"`  // sampled while every prober was busy
+	// Retried counts samples not readable at the first try: the alert had no incident
+	// yet, or the incident was not found. The rest were readable as soon as the 202
+	// arrived, and their delay is the time the two reads took.
+	Retried int `json:"retried"`
+	Dropped int `json:"dropped"` // sampled while every prober was busy
 }
 
 // ErrNothingSucceeded is returned with the report when no request got a 2xx.
@@ -483,7 +487,8 @@ func (r *Report) Print(w io.Writer) error {
 		line("rejected", "%d", r.Rejected)
 	}
 	if rd := r.Readable; rd != nil {
-		line("readable samples", "%d (timeouts %d, failures %d, dropped %d)", rd.Latency.Count, rd.Timeouts, rd.Failures, rd.Dropped)
+		line("readable samples", "%d (not readable at once %d, timeouts %d, failures %d, dropped %d)",
+			rd.Latency.Count, rd.Retried, rd.Timeouts, rd.Failures, rd.Dropped)
 		line("readable p50", "%s", fmtDur(rd.Latency.P50))
 		line("readable p90", "%s", fmtDur(rd.Latency.P90))
 		line("readable p99", "%s", fmtDur(rd.Latency.P99))

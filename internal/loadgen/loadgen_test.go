@@ -482,8 +482,8 @@ func TestReadableSampleFollowsAlertsToTheirIncident(t *testing.T) {
 	rep := runOK(t, Config{URL: s.URL, Token: testToken, APIToken: "api-secret", Concurrency: 2, Requests: 20,
 		ReadableSample: 5})
 	rd := rep.Readable
-	if rd == nil || rd.Latency.Count != 5 || rd.Timeouts != 0 || rd.Failures != 0 || rd.Dropped != 0 {
-		t.Fatalf("readable %+v, want 5 samples and no failures", rd)
+	if rd == nil || rd.Latency.Count != 5 || rd.Retried != 5 || rd.Timeouts != 0 || rd.Failures != 0 || rd.Dropped != 0 {
+		t.Fatalf("readable %+v, want 5 samples, each retried, and no failures", rd)
 	}
 	polled := 0
 	for _, n := range f.polls {
@@ -497,6 +497,16 @@ func TestReadableSampleFollowsAlertsToTheirIncident(t *testing.T) {
 	}
 	if rd.Latency.P50 <= 0 || rd.Latency.Max < rd.Latency.P99 {
 		t.Errorf("readable latency %+v is not ordered", rd.Latency)
+	}
+}
+
+func TestReadableAtOnceIsNotRetried(t *testing.T) {
+	f := newFake(t)
+	s := f.start()
+	rep := runOK(t, Config{URL: s.URL, Token: testToken, APIToken: "api-secret", Concurrency: 1, Requests: 6,
+		ReadableSample: 3})
+	if rd := rep.Readable; rd == nil || rd.Latency.Count != 3 || rd.Retried != 0 {
+		t.Errorf("readable %+v, want 3 samples read at the first try", rd)
 	}
 }
 

@@ -75,6 +75,7 @@ type prober struct {
 	delays   []time.Duration
 	timeouts int
 	failures int
+	retried  int
 	dropped  atomic.Int64
 }
 
@@ -98,8 +99,11 @@ func newProber(cfg *Config) *prober {
 	for range probers {
 		p.wg.Go(func() {
 			for pr := range p.ch {
-				d, err := p.follow(pr)
+				d, polls, err := p.follow(pr)
 				p.mu.Lock()
+				if polls > 2 {
+					p.retried++
+				}
 				switch {
 				case errors.Is(err, errTimeout):
 					p.timeouts++
@@ -128,51 +132,55 @@ func (p *prober) finish() *Readable {
 	close(p.ch)
 	p.wg.Wait()
 	p.client.CloseIdleConnections()
-	return &Readable{Latency: Summarize(p.delays), Timeouts: p.timeouts, Failures: p.failures, Dropped: int(p.dropped.Load())}
+	return &Readable{Latency: Summarize(p.delays), Timeouts: p.timeouts, Failures: p.failures, Retried: p.retried,
+		Dropped: int(p.dropped.Load())}
 }
 
 var errTimeout = errors.New("not readable in time")
 
 // follow polls the alert until it carries an incident id, then reads that incident,
-// and returns the time from the 202 to the incident's 200.
-func (p *prober) follow(pr probe) (time.Duration, error) {
+// and returns the time from the 202 to the incident's 200 and the number of reads.
+func (p *prober) follow(pr probe) (time.Duration, int, error) {
 	deadline := pr.at.Add(p.cfg.ReadableTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ReadableTimeout)
 	defer cancel()
 	alertURL := fmt.Sprintf("%s/api/v1/alerts/%d", p.cfg.URL, pr.alertID)
 	var incident int64
+	polls := 0
 	for incident == 0 {
 		var a struct {
 			IncidentID *int64 `json:"incident_id"`
 		}
 		code, err := p.get(ctx, alertURL, &a)
+		polls++
 		switch {
 		case err != nil:
-			return 0, err
+			return 0, polls, err
 		case code == http.StatusOK && a.IncidentID != nil:
 			incident = *a.IncidentID
 			continue
 		case code != http.StatusOK && code != http.StatusNotFound:
-			return 0, fmt.Errorf("GET alert %d: status %d", pr.alertID, code)
+			return 0, polls, fmt.Errorf("GET alert %d: status %d", pr.alertID, code)
 		}
 		if !p.cfg.Clock.Now().Before(deadline) {
-			return 0, errTimeout
+			return 0, polls, errTimeout
 		}
 		pause(ctx, pollEvery)
 	}
 	incURL := fmt.Sprintf("%s/api/v1/incidents/%d", p.cfg.URL, incident)
 	for {
 		code, err := p.get(ctx, incURL, nil)
+		polls++
 		switch {
 		case err != nil:
-			return 0, err
+			return 0, polls, err
 		case code == http.StatusOK:
-			return p.cfg.Clock.Now().Sub(pr.at), nil
+			return p.cfg.Clock.Now().Sub(pr.at), polls, nil
 		case code != http.StatusNotFound:
-			return 0, fmt.Errorf("GET incident %d: status %d", incident, code)
+			return 0, polls, fmt.Errorf("GET incident %d: status %d", incident, code)
 		}
 		if !p.cfg.Clock.Now().Before(deadline) {
-			return 0, errTimeout
+			return 0, polls, errTimeout
 		}
 		pause(ctx, pollEvery)
 	}

@@ -121,3 +121,21 @@ func TestWriteDir(t *testing.T) {
 		t.Fatalf("alertmanager.json: %d payloads, %v", len(am), err)
 	}
 }
+
+func TestPairwiseF1(t *testing.T) {
+	// Worked by hand with score.py's formula: campaign A split 2+1, noise-1 glued to
+	// A's larger part, noise-2 alone. tp = C(2,2) = 1; predicted pairs = C(3,2) = 3
+	// (x holds one noise alert: no noise-only pair to discount); true pairs = C(3,2) = 3.
+	truth := []string{"A", "A", "A", "noise-1", "noise-2"}
+	p, r, f := PairwiseF1(truth, []string{"x", "x", "y", "x", "z"})
+	if p != 1.0/3 || r != 1.0/3 || f != 1.0/3 {
+		t.Fatalf("got p=%v r=%v f=%v, want 1/3 each", p, r, f)
+	}
+	if _, _, f := PairwiseF1(truth, []string{"a", "a", "a", "b", "c"}); f != 1 {
+		t.Fatalf("perfect grouping scored %v", f)
+	}
+	// Noise grouped among itself costs nothing.
+	if _, _, f := PairwiseF1(truth, []string{"a", "a", "a", "n", "n"}); f != 1 {
+		t.Fatalf("noise grouped together scored %v", f)
+	}
+}

@@ -1,0 +1,337 @@
+// Package bot is warroom's platform-neutral chat layer: the message model, the
+// Platform interface that Slack, Discord and the built-in web chat implement, the
+// interaction model (clicks and commands with the platform user's identity), the
+// mapping of platform users to roles, and the life cycle of incident rooms.
+//
+// Each notifiable incident gets one room on each configured platform. Everything sent
+// to a platform goes through a durable outbox in SQLite, delivered in order per room
+// with retries that honour Retry-After, so an outage delays messages and never loses
+// or duplicates them. The opening message is edited in place as the incident changes;
+// new alerts are summarized in one rolling update at most every interval; merges,
+// escalations and action outcomes are announced once.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/triage"
+	"github.com/warroom/warroom/triage/model"
+)
+
+// Store is what the bot reads and writes.
+type Store interface {
+	OutboxStore
+	Incident(ctx context.Context, id int64) (*model.Incident, error)
+	Timeline(ctx context.Context, incidentID int64) ([]model.TimelineEvent, error)
+	LiveIncidents(ctx context.Context) ([]*model.Incident, error)
+	Actions(ctx context.Context, incidentID int64) ([]*model.Action, error)
+	IncidentCommander(ctx context.Context, incidentID int64) (string, error)
+	ChatAlertStats(ctx context.Context, incidentID, afterAlertID int64) (*store.ChatAlertStats, error)
+	ChatRooms(ctx context.Context, platform string, openOnly bool) ([]*store.ChatRoom, error)
+	ChatRoomByID(ctx context.Context, platform, roomID string) (*store.ChatRoom, error)
+}
+
+// Playbooks says which playbook applies to an incident and what it proposes.
+type Playbooks interface {
+	Playbook(ctx context.Context, inc *model.Incident, actions []*model.Action) (*PlaybookInfo, []Proposal, error)
+}
+
+// Narrator writes an incident's narrative. Without one, or when it fails, the
+// template narrative is used.
+type Narrator interface {
+	Narrate(ctx context.Context, v *View) (Narrative, error)
+}
+
+// Events is the source of incident change events (triage.Pipeline).
+type Events interface {
+	Subscribe() (<-chan triage.Event, func())
+}
+
+// Options configure a Bot.
+type Options struct {
+	Store     Store
+	Platforms []Platform
+	// Handler answers clicks and commands (package commands).
+	Handler Handler
+	Clock   clock.Clock
+	Log     *slog.Logger
+	// Interval is the least time between two rolling updates, or two count-only edits
+	// of the opening message, in one room (default 30s).
+	Interval time.Duration
+	// Reconcile is how often every open room is synced even without events
+	// (default 1m): events are hints and may be dropped.
+	Reconcile time.Duration
+	Playbooks Playbooks
+	Narrator  Narrator
+	Events    Events
+	// Invite lists, per platform, the users invited into each new room.
+	Invite  map[string][]string
+	Backoff Backoff
+}
+
+// Bot runs incident rooms on the configured platforms.
+type Bot struct {
+	st        Store
+	platforms []Platform
+	handler   Handler
+	clk       clock.Clock
+	log       *slog.Logger
+	interval  time.Duration
+	reconcile time.Duration
+	playbooks Playbooks
+	narrator  Narrator
+	events    Events
+	invite    map[string][]string
+	outbox    *Outbox
+
+	syncMu sync.Mutex
+
+	mu    sync.Mutex
+	dirty map[int64]bool
+	due   map[int64]time.Time
+	kick  chan struct{}
+}
+
+// New builds a bot. Run starts it.
+func New(o Options) (*Bot, error) {
+	if o.Store == nil || o.Clock == nil || o.Log == nil || o.Handler == nil {
+		return nil, errors.New("bot: Store, Handler, Clock and Log are required")
+	}
+	seen := map[string]bool{}
+	for _, p := range o.Platforms {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("bot: platform %q configured twice", p.Name())
+		}
+		seen[p.Name()] = true
+	}
+	if o.Interval <= 0 {
+		o.Interval = 30 * time.Second
+	}
+	if o.Reconcile <= 0 {
+		o.Reconcile = time.Minute
+	}
+	b := &Bot{st: o.Store, platforms: o.Platforms, handler: o.Handler, clk: o.Clock, log: o.Log,
+		interval: o.Interval, reconcile: o.Reconcile, playbooks: o.Playbooks, narrator: o.Narrator,
+		events: o.Events, invite: o.Invite, dirty: map[int64]bool{}, due: map[int64]time.Time{},
+		kick: make(chan struct{}, 1)}
+	b.outbox = NewOutbox(o.Store, o.Platforms, o.Clock, o.Log, o.Backoff)
+	return b, nil
+}
+
+// Outbox returns the bot's outbox.
+func (b *Bot) Outbox() *Outbox { return b.outbox }
+
+// Kick asks for the incidents' rooms to be synced soon (an action changed, a command
+// ran...).
+func (b *Bot) Kick(incidentIDs ...int64) {
+	b.mu.Lock()
+	for _, id := range incidentIDs {
+		if id > 0 {
+			b.dirty[id] = true
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Interact handles a click or command from a platform: it finds the incident of the
+// room, lets the handler answer, posts a public answer in the incident's rooms and
+// returns the reply. A public reply comes back with Private false; the platform shows
+// it through the room, so it need not show it again.
+func (b *Bot) Interact(ctx context.Context, in Interaction) (Reply, error) {
+	if in.IncidentID == 0 && in.Room.ID != "" {
+		r, err := b.st.ChatRoomByID(ctx, in.Platform, in.Room.ID)
+		switch {
+		case err == nil:
+			in.IncidentID = r.IncidentID
+		case !errors.Is(err, store.ErrNotFound):
+			return Reply{}, fmt.Errorf("find the incident of room %s: %w", in.Room.ID, err)
+		}
+	}
+	rep := b.handler.Handle(ctx, in)
+	if !rep.Private && rep.Text != "" {
+		if in.IncidentID == 0 {
+			rep.Private = true
+		} else if err := b.PostReply(ctx, in.IncidentID, rep.Text); err != nil {
+			return Reply{}, err
+		}
+	}
+	b.Kick(append(rep.Changed, in.IncidentID)...)
+	return rep, nil
+}
+
+// Run syncs rooms and delivers the outbox until ctx ends.
+func (b *Bot) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.outbox.Run(ctx)
+	}()
+	b.runRooms(ctx)
+	wg.Wait()
+}
+
+func (b *Bot) runRooms(ctx context.Context) {
+	var (
+		evs    <-chan triage.Event
+		cancel = func() {}
+	)
+	if b.events != nil {
+		evs, cancel = b.events.Subscribe()
+	}
+	defer cancel()
+	if err := b.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
+		b.log.Warn("chat: reconcile at start failed", "err", err)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastReconcile := b.clk.Now()
+	var dropped int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				evs = nil
+				continue
+			}
+			b.event(ev)
+		drain:
+			for {
+				select {
+				case ev, ok := <-evs:
+					if !ok {
+						evs = nil
+						break drain
+					}
+					b.event(ev)
+				default:
+					break drain
+				}
+			}
+		case <-b.kick:
+		case <-tick.C:
+		}
+		b.Tick(ctx)
+		if now := b.clk.Now(); now.Sub(lastReconcile) >= b.reconcile {
+			lastReconcile = now
+			full := false
+			if d, ok := b.events.(interface{ Dropped() int64 }); ok {
+				if n := d.Dropped(); n != dropped {
+					dropped, full = n, true
+				}
+			}
+			var err error
+			if full {
+				err = b.ReconcileAll(ctx)
+			} else {
+				err = b.reconcileOpen(ctx)
+			}
+			if err != nil && ctx.Err() == nil {
+				b.log.Warn("chat: reconcile failed", "err", err)
+			}
+		}
+	}
+}
+
+// event marks the incident of a notifiable event dirty. Quiet incidents have no room
+// and wait until they become notifiable.
+func (b *Bot) event(ev triage.Event) {
+	if !ev.Notifiable {
+		return
+	}
+	b.mu.Lock()
+	b.dirty[ev.IncidentID] = true
+	b.mu.Unlock()
+}
+
+// Tick syncs the incidents marked dirty and those whose held-back update is due.
+func (b *Bot) Tick(ctx context.Context) {
+	now := b.clk.Now()
+	b.mu.Lock()
+	ids := make([]int64, 0, len(b.dirty))
+	for id := range b.dirty {
+		ids = append(ids, id)
+	}
+	clear(b.dirty)
+	for id, at := range b.due {
+		if !now.Before(at) && !b.dirtyContains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	b.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		b.syncOne(ctx, id)
+	}
+}
+
+func (b *Bot) dirtyContains(ids []int64, id int64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Bot) syncOne(ctx context.Context, id int64) {
+	if _, err := b.Sync(ctx, id); err != nil && ctx.Err() == nil {
+		b.log.Warn("chat: sync failed; retrying", "incident", model.IncidentNumber(id), "err", err)
+	}
+}
+
+// setDue records when the incident's held-back update is due (zero: none).
+func (b *Bot) setDue(id int64, due time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if due.IsZero() {
+		delete(b.due, id)
+	} else {
+		b.due[id] = due
+	}
+}
+
+// ReconcileAll syncs every live notifiable incident and every open room: after a
+// start, or when events were dropped.
+func (b *Bot) ReconcileAll(ctx context.Context) error {
+	live, err := b.st.LiveIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, inc := range live {
+		if inc.Notifiable {
+			b.syncOne(ctx, inc.ID)
+		}
+	}
+	return b.reconcileOpen(ctx)
+}
+
+func (b *Bot) reconcileOpen(ctx context.Context) error {
+	rooms, err := b.st.ChatRooms(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	var last int64
+	for _, r := range rooms {
+		if r.IncidentID != last {
+			last = r.IncidentID
+			b.syncOne(ctx, r.IncidentID)
+		}
+	}
+	return nil
+}

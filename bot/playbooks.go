@@ -1,0 +1,84 @@
+package bot
+
+import (
+	"context"
+	"sync"
+
+	"github.com/warroom/warroom/playbooks"
+	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/triage/model"
+)
+
+// AlertReader reads an incident's alerts.
+type AlertReader interface {
+	Alerts(ctx context.Context, f store.AlertFilter) ([]*model.Alert, string, error)
+}
+
+// PlaybookSet answers Playbooks from a loaded playbook set: the playbook an action
+// records wins; otherwise the set is matched against the incident and its most recent
+// alerts (up to 500). Results are cached until the incident's alert count changes.
+type PlaybookSet struct {
+	set    *playbooks.Set
+	alerts AlertReader
+
+	mu    sync.Mutex
+	cache map[int64]pbCache
+}
+
+type pbCache struct {
+	count  int
+	status model.Status
+	info   *PlaybookInfo
+	props  []Proposal
+}
+
+var _ Playbooks = (*PlaybookSet)(nil)
+
+// NewPlaybookSet adapts set, reading alerts through r.
+func NewPlaybookSet(set *playbooks.Set, r AlertReader) *PlaybookSet {
+	return &PlaybookSet{set: set, alerts: r, cache: map[int64]pbCache{}}
+}
+
+// Playbook implements Playbooks.
+func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions []*model.Action) (*PlaybookInfo, []Proposal, error) {
+	s.mu.Lock()
+	c, ok := s.cache[inc.ID]
+	s.mu.Unlock()
+	if ok && c.count == inc.AlertCount && c.status == inc.Status {
+		return c.info, c.props, nil
+	}
+	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500})
+	if err != nil {
+		return nil, nil, err
+	}
+	var pb *playbooks.Playbook
+	for _, a := range actions {
+		if a.Playbook != "" {
+			if p, ok := s.set.Get(a.Playbook); ok {
+				pb = p
+				break
+			}
+		}
+	}
+	if pb == nil {
+		if p, ok := s.set.Match(inc, alerts); ok {
+			pb = p
+		}
+	}
+	c = pbCache{count: inc.AlertCount, status: inc.Status}
+	if pb != nil {
+		c.info = &PlaybookInfo{ID: pb.ID, Title: pb.Title, Checklist: append([]string(nil), pb.Checklist...)}
+		for _, p := range pb.Propose(inc, alerts) {
+			c.props = append(c.props, Proposal{Playbook: p.Playbook, PlaybookAction: p.ActionID, Kind: p.Kind,
+				Target: p.Target, Connector: p.Connector, TTL: p.TTL, Approvers: p.Approval.Approvers,
+				TwoPerson: p.Approval.TwoPerson})
+		}
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10000 {
+		clear(s.cache)
+	}
+	s.cache[inc.ID] = c
+	s.mu.Unlock()
+	return c.info, c.props, nil
+}
