@@ -72,6 +72,10 @@ type Options struct {
 	CallTimeout time.Duration
 	// MaxPlanAlerts is how many of an incident's newest alerts Plan reads (default 500).
 	MaxPlanAlerts int
+	// PlanInterval is the least time between two plans of one incident that Run makes
+	// for its events (default 5s): under a flood of alerts an incident is planned at
+	// once, then at most once per interval.
+	PlanInterval time.Duration
 	// RevertRetry is how long the scheduler waits before trying again a rollback that
 	// failed (default 1m).
 	RevertRetry time.Duration
@@ -132,6 +136,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if o.RevertRetry <= 0 {
 		o.RevertRetry = time.Minute
+	}
+	if o.PlanInterval <= 0 {
+		o.PlanInterval = 5 * time.Second
 	}
 	if o.Guard == nil {
 		g, err := connectors.NewGuard(connectors.DefaultGuardConfig(), o.Clock)
@@ -307,14 +314,19 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+	p := planner{e: e, last: map[int64]time.Time{}, deferred: map[int64]bool{}}
+	tick := time.NewTicker(e.opts.PlanInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			p.flush(ctx)
 		case ev, ok := <-evs:
 			if !ok {
-				<-ctx.Done()
-				return nil
+				evs = nil // the pipeline is gone; keep the scheduler running
+				continue
 			}
 			// Coalesce what is queued: one plan per incident per pass.
 			pending := map[int64]bool{}
@@ -335,19 +347,54 @@ func (e *Engine) Run(ctx context.Context) error {
 					break drain
 				}
 			}
-			ids := make([]int64, 0, len(pending))
-			for id := range pending {
-				ids = append(ids, id)
-			}
-			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-			for _, id := range ids {
-				if ctx.Err() != nil {
-					return nil
-				}
-				e.planLogged(ctx, id)
-			}
+			p.plan(ctx, pending)
 		}
 	}
+}
+
+// planner spaces the plans Run makes for events: an incident planned less than
+// PlanInterval ago (on the engine's clock) waits for the next tick.
+type planner struct {
+	e        *Engine
+	last     map[int64]time.Time
+	deferred map[int64]bool
+}
+
+func (p *planner) plan(ctx context.Context, ids map[int64]bool) {
+	now := p.e.clk.Now()
+	sorted := make([]int64, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	for _, id := range sorted {
+		if ctx.Err() != nil {
+			return
+		}
+		if t, ok := p.last[id]; ok && now.Sub(t) < p.e.opts.PlanInterval {
+			p.deferred[id] = true
+			continue
+		}
+		p.last[id] = now
+		delete(p.deferred, id)
+		p.e.planLogged(ctx, id)
+	}
+}
+
+func (p *planner) flush(ctx context.Context) {
+	now := p.e.clk.Now()
+	due := map[int64]bool{}
+	for id := range p.deferred {
+		if now.Sub(p.last[id]) >= p.e.opts.PlanInterval {
+			due[id] = true
+		}
+	}
+	for id, t := range p.last {
+		if !p.deferred[id] && now.Sub(t) >= p.e.opts.PlanInterval {
+			delete(p.last, id)
+		}
+	}
+	p.plan(ctx, due)
 }
 
 func (e *Engine) planLogged(ctx context.Context, id int64) {

@@ -273,14 +273,16 @@ func (e *Engine) propose(ctx context.Context, incidentID int64, req ProposeReque
 // returns. On an automatic action pending review, an approval is the Keep decision.
 func (e *Engine) Approve(ctx context.Context, id int64, by Actor) (*model.Action, error) {
 	var (
-		out      *model.Action
-		ref      *Refusal
-		serr     error
-		approved bool
-		kind     string
+		out, running *model.Action
+		ref          *Refusal
+		serr         error
+		approved     bool
+		kind         string
+		st           start
+		admitted     bool
 	)
 	err := e.st.Submit(ctx, func(tx store.Tx) error {
-		out, ref, serr, approved, kind = nil, nil, nil, false, ""
+		out, running, ref, serr, approved, kind, st = nil, nil, nil, nil, false, "", start{}
 		cur, err := tx.Action(id)
 		if err != nil {
 			return err
@@ -325,9 +327,17 @@ func (e *Engine) Approve(ctx context.Context, id int64, by Actor) (*model.Action
 			if err := tx.PutAction(cur); err != nil {
 				return err
 			}
-			out = cur
-			return e.record(tx, cur, by, now, kind, "action.approved",
-				fmt.Sprintf("%s approved by %s (%d of %d)", describe(cur), by.Name, count, need), extra)
+			if err := e.record(tx, cur, by, now, kind, "action.approved",
+				fmt.Sprintf("%s approved by %s (%d of %d)", describe(cur), by.Name, count, need), extra); err != nil {
+				return err
+			}
+			// Executed at once, in the same transaction: one commit between the click
+			// and the connector call.
+			approvedCopy := *cur
+			out = &approvedCopy
+			st, err = e.startTx(tx, cur, by, now, &admitted)
+			running = cur
+			return err
 		}
 	})
 	if err != nil {
@@ -345,7 +355,7 @@ func (e *Engine) Approve(ctx context.Context, id int64, by Actor) (*model.Action
 	}
 	e.publish(Event{Kind: kind, IncidentID: out.IncidentID, ActionID: id, Action: out})
 	if approved {
-		return e.Execute(ctx, id, by)
+		return e.afterStart(ctx, running, by, st)
 	}
 	return out, nil
 }
@@ -410,76 +420,93 @@ func (e *Engine) Reject(ctx context.Context, id int64, by Actor, reason string) 
 func (e *Engine) Execute(ctx context.Context, id int64, by Actor) (*model.Action, error) {
 	var (
 		cur      *model.Action
-		ref      *Refusal
-		serr     error
-		started  bool
+		st       start
 		admitted bool
 	)
 	err := e.st.Submit(ctx, func(tx store.Tx) error {
-		cur, ref, serr, started = nil, nil, nil, false
+		cur, st = nil, start{}
 		a, err := tx.Action(id)
 		if err != nil {
 			return err
 		}
 		cur = a
-		now := e.now()
-		if ref = needRole(by, RoleResponder, "executing an action"); ref != nil {
-			return e.recordRefusal(tx, a, by, now, "execution", ref)
-		}
-		switch a.State {
-		case model.ActionRunning, model.ActionSucceeded:
-			return nil // already done or in flight: a repeat is a no-op
-		case model.ActionApproved, model.ActionFailed:
-		default:
-			serr = &StateError{ActionID: id, State: a.State, Op: "execute"}
-			return nil
-		}
-		if _, ok := e.conns[a.Connector]; !ok {
-			ref = &Refusal{Rule: RuleConnector, Msg: fmt.Sprintf("connector %q is not configured", a.Connector)}
-			return e.recordRefusal(tx, a, by, now, "execution", ref)
-		}
-		req, err := requestOf(a)
-		if err != nil {
-			return err
-		}
-		if !admitted { // a batch retried by the writer runs this op again: take one token only
-			if err := e.guard.Admit(req, connectors.Scope{Connector: a.Connector, AllowInternal: a.AllowInternal}); err != nil {
-				r, ok := refusalFrom(err)
-				if !ok {
-					r = &Refusal{Rule: RuleConnector, Msg: err.Error()}
-				}
-				ref = r
-				return e.recordRefusal(tx, a, by, now, "execution", ref)
-			}
-			admitted = true
-		}
-		retry := a.State == model.ActionFailed
-		a.State, a.Error, a.UpdatedAt = model.ActionRunning, "", now
-		a.Attempts++
-		if err := tx.PutAction(a); err != nil {
-			return err
-		}
-		started = true
-		text := fmt.Sprintf("%s running, started by %s", describe(a), by.Name)
-		if retry {
-			text = fmt.Sprintf("%s retried by %s (attempt %d)", describe(a), by.Name, a.Attempts)
-		}
-		return e.record(tx, a, by, now, "running", "action.running", text, map[string]any{"attempt": a.Attempts, "dry_run": a.DryRun})
+		st, err = e.startTx(tx, a, by, e.now(), &admitted)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("execute action %d: %w", id, err)
 	}
-	switch {
-	case serr != nil:
-		return nil, serr
-	case ref != nil:
-		e.publish(Event{Kind: "refused", IncidentID: cur.IncidentID, ActionID: id, Action: cur, Refusal: ref})
-		return nil, ref
-	case !started:
-		return cur, nil
+	return e.afterStart(ctx, cur, by, st)
+}
+
+// start is what startTx decided.
+type start struct {
+	started bool     // the action moved to running: make the connector call
+	ref     *Refusal // refused (recorded)
+	serr    error    // the action's state does not allow it
+}
+
+// startTx moves a, read in tx, to running when the caller's role, its state and the
+// guardrails (with the connector's rate limit) allow: the compare-and-set that makes
+// concurrent executes run one connector call. A running or succeeded action is left
+// alone (a repeat is a no-op). admitted keeps a rate-limit token taken by an earlier
+// run of the same op, which the writer repeats when another op of its batch fails.
+func (e *Engine) startTx(tx store.Tx, a *model.Action, by Actor, now time.Time, admitted *bool) (start, error) {
+	if ref := needRole(by, RoleResponder, "executing an action"); ref != nil {
+		return start{ref: ref}, e.recordRefusal(tx, a, by, now, "execution", ref)
 	}
-	e.publish(Event{Kind: "running", IncidentID: cur.IncidentID, ActionID: id, Action: cur})
-	return e.run(ctx, cur, by)
+	switch a.State {
+	case model.ActionRunning, model.ActionSucceeded:
+		return start{}, nil
+	case model.ActionApproved, model.ActionFailed:
+	default:
+		return start{serr: &StateError{ActionID: a.ID, State: a.State, Op: "execute"}}, nil
+	}
+	if _, ok := e.conns[a.Connector]; !ok {
+		ref := &Refusal{Rule: RuleConnector, Msg: fmt.Sprintf("connector %q is not configured", a.Connector)}
+		return start{ref: ref}, e.recordRefusal(tx, a, by, now, "execution", ref)
+	}
+	req, err := requestOf(a)
+	if err != nil {
+		return start{}, err
+	}
+	if !*admitted {
+		if err := e.guard.Admit(req, connectors.Scope{Connector: a.Connector, AllowInternal: a.AllowInternal}); err != nil {
+			ref, ok := refusalFrom(err)
+			if !ok {
+				ref = &Refusal{Rule: RuleConnector, Msg: err.Error()}
+			}
+			return start{ref: ref}, e.recordRefusal(tx, a, by, now, "execution", ref)
+		}
+		*admitted = true
+	}
+	retry := a.State == model.ActionFailed
+	a.State, a.Error, a.UpdatedAt = model.ActionRunning, "", now
+	a.Attempts++
+	if err := tx.PutAction(a); err != nil {
+		return start{}, err
+	}
+	text := fmt.Sprintf("%s running, started by %s", describe(a), by.Name)
+	if retry {
+		text = fmt.Sprintf("%s retried by %s (attempt %d)", describe(a), by.Name, a.Attempts)
+	}
+	return start{started: true}, e.record(tx, a, by, now, "running", "action.running", text,
+		map[string]any{"attempt": a.Attempts, "dry_run": a.DryRun})
+}
+
+// afterStart acts on startTx's decision once its transaction committed.
+func (e *Engine) afterStart(ctx context.Context, a *model.Action, by Actor, st start) (*model.Action, error) {
+	switch {
+	case st.serr != nil:
+		return nil, st.serr
+	case st.ref != nil:
+		e.publish(Event{Kind: "refused", IncidentID: a.IncidentID, ActionID: a.ID, Action: a, Refusal: st.ref})
+		return nil, st.ref
+	case !st.started:
+		return a, nil
+	}
+	e.publish(Event{Kind: "running", IncidentID: a.IncidentID, ActionID: a.ID, Action: a})
+	return e.run(ctx, a, by)
 }
 
 // run makes the connector call of an action just moved to running, verifies it and

@@ -258,3 +258,35 @@ func TestRunPlansNotifiableIncidents(t *testing.T) {
 		t.Fatalf("actions of the second incident: %+v %v", list, err)
 	}
 }
+
+func TestRunPlansAnIncidentAgainAfterTheInterval(t *testing.T) {
+	events := &fakeEvents{ch: make(chan triage.Event, 8)}
+	p := newPlanRig(t)
+	e, _, _ := runEngine(t, func(f func(*Options)) *Engine {
+		return p.engine(func(o *Options) {
+			set, _ := playbooks.LoadBuiltin()
+			o.Playbooks, o.Events, o.PlanInterval = set, events, 10*time.Millisecond
+			o.Connectors = map[string]connectors.Connector{"edl": p.edl, "edr": p.edr}
+		}, f)
+	})
+	evs, stop := e.Subscribe()
+	defer stop()
+	awaitProposal := func(target string) {
+		t.Helper()
+		for ev := range evs {
+			if ev.Kind == "proposed" && ev.Action.Target == target {
+				return
+			}
+		}
+	}
+	p.addAlerts(model.CategoryBruteforce, model.SeverityMedium, sshAlert(0, "203.0.113.45", "172.16.5.10"))
+	events.ch <- triage.Event{IncidentID: p.inc, Kind: triage.EventNotifiable, Notifiable: true}
+	awaitProposal("203.0.113.45/32")
+	// A second change right after the first plan waits for the interval to pass on
+	// the engine's clock.
+	p.addAlerts(model.CategoryBruteforce, model.SeverityMedium, sshAlert(1, "203.0.113.45", "172.16.5.10"),
+		sshAlert(2, "198.51.100.7", "172.16.5.10"))
+	events.ch <- triage.Event{IncidentID: p.inc, Kind: triage.EventUpdated, Notifiable: true}
+	p.clk.Advance(10 * time.Millisecond)
+	awaitProposal("198.51.100.7/32")
+}

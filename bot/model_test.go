@@ -266,7 +266,7 @@ func TestApprovalState(t *testing.T) {
 		{model.Action{RequestedBy: "system", Policy: model.ApprovalPolicy{Approvers: 2}}, "waiting for 2 approvers"},
 		{model.Action{RequestedBy: "local:alice", Policy: model.ApprovalPolicy{Approvers: 1}, Approvals: []model.Approval{{By: "local:bob"}}}, "approved"},
 	} {
-		if got := ApprovalState(&tc.a); got != tc.want {
+		if got := ApprovalState(&tc.a, ""); got != tc.want {
 			t.Errorf("ApprovalState(%+v) = %q, want %q", tc.a, got, tc.want)
 		}
 	}

@@ -14,22 +14,27 @@ type AlertReader interface {
 	Alerts(ctx context.Context, f store.AlertFilter) ([]*model.Alert, string, error)
 }
 
-// PlaybookSet answers Playbooks from a loaded playbook set: the playbook an action
-// records wins; otherwise the set is matched against the incident and its most recent
-// alerts (up to 500). Results are cached until the incident's alert count changes.
+// PlaybookSet answers Playbooks from a loaded playbook set: the playbook recorded on
+// the incident (by the response engine) or on one of its actions wins; otherwise the
+// set is matched against the incident and its most recent alerts (up to 500).
+// Results are cached until the incident's alert count or status changes.
 type PlaybookSet struct {
 	set    *playbooks.Set
 	alerts AlertReader
+	// Suggest: also return the playbook's proposals, as buttons that request them.
+	// Leave it off when the response engine proposes the playbook's actions itself.
+	Suggest bool
 
 	mu    sync.Mutex
 	cache map[int64]pbCache
 }
 
 type pbCache struct {
-	count  int
-	status model.Status
-	info   *PlaybookInfo
-	props  []Proposal
+	count    int
+	status   model.Status
+	playbook string
+	info     *PlaybookInfo
+	props    []Proposal
 }
 
 var _ Playbooks = (*PlaybookSet)(nil)
@@ -44,7 +49,7 @@ func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions
 	s.mu.Lock()
 	c, ok := s.cache[inc.ID]
 	s.mu.Unlock()
-	if ok && c.count == inc.AlertCount && c.status == inc.Status {
+	if ok && c.count == inc.AlertCount && c.status == inc.Status && c.playbook == inc.Playbook {
 		return c.info, c.props, nil
 	}
 	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500})
@@ -52,7 +57,13 @@ func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions
 		return nil, nil, err
 	}
 	var pb *playbooks.Playbook
+	if p, ok := s.set.Get(inc.Playbook); ok && inc.Playbook != "" {
+		pb = p
+	}
 	for _, a := range actions {
+		if pb != nil {
+			break
+		}
 		if a.Playbook != "" {
 			if p, ok := s.set.Get(a.Playbook); ok {
 				pb = p
@@ -65,13 +76,15 @@ func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions
 			pb = p
 		}
 	}
-	c = pbCache{count: inc.AlertCount, status: inc.Status}
+	c = pbCache{count: inc.AlertCount, status: inc.Status, playbook: inc.Playbook}
 	if pb != nil {
 		c.info = &PlaybookInfo{ID: pb.ID, Title: pb.Title, Checklist: append([]string(nil), pb.Checklist...)}
-		for _, p := range pb.Propose(inc, alerts) {
-			c.props = append(c.props, Proposal{Playbook: p.Playbook, PlaybookAction: p.ActionID, Kind: p.Kind,
-				Target: p.Target, Connector: p.Connector, TTL: p.TTL, Approvers: p.Approval.Approvers,
-				TwoPerson: p.Approval.TwoPerson})
+		if s.Suggest {
+			for _, p := range pb.Propose(inc, alerts) {
+				c.props = append(c.props, Proposal{Playbook: p.Playbook, PlaybookAction: p.ActionID, Kind: p.Kind,
+					Target: p.Target, Connector: p.Connector, TTL: p.TTL, Approvers: p.Approval.Approvers,
+					Roles: append([]string(nil), p.Approval.Roles...), TwoPerson: p.Approval.TwoPerson, Expires: p.Approval.Expires})
+			}
 		}
 	}
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -17,7 +18,9 @@ type View struct {
 	Commander string
 	Stats     *store.ChatAlertStats
 	Actions   []*model.Action
-	Playbook  *PlaybookInfo
+	// Requests: who asked in chat for a proposed action to be approved, by action id.
+	Requests map[int64]string
+	Playbook *PlaybookInfo
 	// Proposals are the playbook's suggestions not yet requested as actions.
 	Proposals []Proposal
 	Narrative Narrative
@@ -39,7 +42,9 @@ type Proposal struct {
 	Connector      string        `json:"connector,omitempty"`
 	TTL            time.Duration `json:"ttl,omitempty"`
 	Approvers      int           `json:"approvers"`
+	Roles          []string      `json:"roles,omitempty"`
 	TwoPerson      bool          `json:"two_person,omitempty"`
+	Expires        time.Duration `json:"expires,omitempty"`
 }
 
 // Subject identifies the proposal among an incident's buttons.
@@ -293,13 +298,14 @@ func isPerson(by string) bool {
 	return by != "" && by != "system" && by != "warroom" && !strings.HasPrefix(by, "playbook")
 }
 
-// ApprovalState describes where an action stands with its approvals.
-func ApprovalState(a *model.Action) string {
+// ApprovalState describes where an action stands with its approvals. requester is who
+// asked in chat for it to be approved, "" for no one.
+func ApprovalState(a *model.Action, requester string) string {
 	need := a.Policy.Approvers - len(a.Approvals)
 	switch {
 	case need <= 0:
 		return "approved"
-	case need == 1 && (isPerson(a.RequestedBy) || len(a.Approvals) > 0):
+	case need == 1 && (isPerson(a.RequestedBy) || requester != "" || len(a.Approvals) > 0):
 		return "waiting for a second approver"
 	case need == 1:
 		return "waiting for an approver"
@@ -307,7 +313,7 @@ func ApprovalState(a *model.Action) string {
 	return fmt.Sprintf("waiting for %d approvers", need)
 }
 
-func actionLine(a *model.Action) string {
+func actionLine(a *model.Action, requester string) string {
 	l := actionLabel(a.Kind, a.Target, a.TTL)
 	if a.Connector != "" {
 		l += " via " + CleanText(a.Connector)
@@ -321,16 +327,22 @@ func actionLine(a *model.Action) string {
 	}
 	switch a.State {
 	case model.ActionProposed:
-		if isPerson(a.RequestedBy) {
-			return l + " — requested" + by + "; " + ApprovalState(a)
+		if !isPerson(a.RequestedBy) && requester != "" {
+			by = " by " + CleanText(requester)
 		}
-		return l + " — proposed; " + ApprovalState(a)
+		if by != "" {
+			return l + " — requested" + by + "; " + ApprovalState(a, requester)
+		}
+		return l + " — proposed by the playbook; " + ApprovalState(a, requester)
 	case model.ActionApproved:
 		return l + " — approved; running soon"
 	case model.ActionRunning:
 		return l + " — running"
 	case model.ActionSucceeded:
 		s := l + " — succeeded"
+		if a.PendingReview {
+			s = l + " — ran automatically; keep or release it"
+		}
 		if a.Verified {
 			s += ", verified"
 		}
@@ -369,7 +381,7 @@ func actionsSection(v *View) (Section, bool) {
 		s.Items = append(s.Items, line)
 	}
 	for _, a := range v.Actions {
-		s.Items = append(s.Items, actionLine(a))
+		s.Items = append(s.Items, actionLine(a, v.Requests[a.ID]))
 	}
 	return s, len(s.Items) > 0
 }
@@ -404,9 +416,14 @@ func buttons(v *View, mint Minter) ([]Button, error) {
 		label := actionLabel(a.Kind, a.Target, a.TTL)
 		switch a.State {
 		case model.ActionProposed:
-			b := Button{Label: Truncate("Approve: "+label, 75), Style: StyleDanger, Confirm: &Confirm{
-				Title: Truncate("Approve "+strings.ToLower(label)+"?", 100),
-				Text:  approveConfirm(a), OK: "Approve", Deny: "Cancel"}}
+			// Nobody has asked for a playbook's proposal yet: the first click asks
+			// (or, by an approver, approves); then the button approves.
+			b := Button{Label: Truncate(label, 75), Style: StyleDanger, Confirm: &Confirm{
+				Title: Truncate(label+"?", 100), Text: approveConfirm(a), OK: "Go ahead", Deny: "Cancel"}}
+			if isPerson(a.RequestedBy) || v.Requests[a.ID] != "" {
+				b.Label = Truncate("Approve: "+label, 75)
+				b.Confirm.Title, b.Confirm.OK = Truncate("Approve "+strings.ToLower(label)+"?", 100), "Approve"
+			}
 			if err := add(VerbApprove, id, nil, b); err != nil {
 				return nil, err
 			}
@@ -418,6 +435,15 @@ func buttons(v *View, mint Minter) ([]Button, error) {
 				return nil, err
 			}
 		case model.ActionSucceeded:
+			if a.PendingReview {
+				if err := add(VerbApprove, id, nil, Button{Label: Truncate("Keep: "+label, 75), Style: StylePrimary}); err != nil {
+					return nil, err
+				}
+				if err := add(VerbRevert, id, nil, Button{Label: Truncate("Release: "+label, 75), Style: StyleDanger}); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if revertible(a.Kind) {
 				if err := add(VerbRevert, id, nil, Button{Label: Truncate("Undo: "+label, 75), Confirm: &Confirm{
 					Title: Truncate("Undo "+strings.ToLower(label)+"?", 100),
@@ -603,4 +629,28 @@ func sortProposals(ps []Proposal) {
 		}
 		return ps[i].Target < ps[j].Target
 	})
+}
+
+// RequestKind is the timeline event of a person asking in chat for a proposed action
+// to be approved (package commands records it).
+const RequestKind = "action_request"
+
+// ChatRequests returns, from an incident's timeline, who first asked in chat for each
+// proposed action to be approved: action id → actor.
+func ChatRequests(tl []model.TimelineEvent) map[int64]string {
+	out := map[int64]string{}
+	for _, ev := range tl {
+		if ev.Kind != RequestKind {
+			continue
+		}
+		var d struct {
+			ActionID int64 `json:"action_id"`
+		}
+		if json.Unmarshal(ev.Data, &d) == nil && d.ActionID > 0 {
+			if _, ok := out[d.ActionID]; !ok {
+				out[d.ActionID] = ev.Actor
+			}
+		}
+	}
+	return out
 }

@@ -63,7 +63,7 @@ func urgent(v *View) string {
 		b.WriteString("|p:" + p.Subject())
 	}
 	for _, a := range v.Actions {
-		fmt.Fprintf(&b, "|a:%d:%s:%d", a.ID, a.State, len(a.Approvals))
+		fmt.Fprintf(&b, "|a:%d:%s:%d:%t:%s", a.ID, a.State, len(a.Approvals), a.PendingReview, v.Requests[a.ID])
 	}
 	return b.String()
 }
@@ -130,18 +130,22 @@ func newToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// buildView reads what the opening message shows.
-func (b *Bot) buildView(ctx context.Context, inc *model.Incident) (*View, error) {
+// buildView reads what the opening message shows, and the incident's timeline.
+func (b *Bot) buildView(ctx context.Context, inc *model.Incident) (*View, []model.TimelineEvent, error) {
 	v := &View{Incident: inc}
-	var err error
+	tl, err := b.st.Timeline(ctx, inc.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.Requests = ChatRequests(tl)
 	if v.Commander, err = b.st.IncidentCommander(ctx, inc.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if v.Stats, err = b.st.ChatAlertStats(ctx, inc.ID, 0); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if v.Actions, err = b.st.Actions(ctx, inc.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if b.playbooks != nil {
 		pb, props, err := b.playbooks.Playbook(ctx, inc, v.Actions)
@@ -168,7 +172,7 @@ func (b *Bot) buildView(ctx context.Context, inc *model.Incident) (*View, error)
 			v.Narrative = n
 		}
 	}
-	return v, nil
+	return v, tl, nil
 }
 
 // requested reports whether an action already stands for the proposal.
@@ -218,11 +222,7 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 	if !inc.Notifiable && len(rooms) == 0 {
 		return time.Time{}, nil
 	}
-	v, err := b.buildView(ctx, inc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("sync %s: %w", inc.Number, err)
-	}
-	timeline, err := b.st.Timeline(ctx, incidentID)
+	v, timeline, err := b.buildView(ctx, inc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync %s: %w", inc.Number, err)
 	}

@@ -57,7 +57,7 @@ func newEnv(t *testing.T, path string, clk *clock.Fake, platforms ...bot.Platfor
 		t.Fatal(err)
 	}
 	b, err := bot.New(bot.Options{Store: st, Platforms: platforms, Clock: clk, Log: log, Events: pipe,
-		Playbooks: bot.NewPlaybookSet(set, st), Backoff: bot.Backoff{Base: time.Second, Max: time.Minute},
+		Playbooks: suggesting(bot.NewPlaybookSet(set, st)), Backoff: bot.Backoff{Base: time.Second, Max: time.Minute},
 		Handler: bot.HandlerFunc(func(ctx context.Context, in bot.Interaction) bot.Reply {
 			return bot.Reply{Text: fmt.Sprintf("%s did %s%s on incident %d", in.User.Display(), in.Text, in.ActionID, in.IncidentID)}
 		})})
@@ -534,4 +534,9 @@ func TestRestartDuringPostMakesNoSecondMessage(t *testing.T) {
 	if len(e.queued()) != 0 {
 		t.Errorf("outbox not empty: %+v", e.queued())
 	}
+}
+
+func suggesting(p *bot.PlaybookSet) *bot.PlaybookSet {
+	p.Suggest = true
+	return p
 }

@@ -360,7 +360,7 @@ func ttlText(d time.Duration) string {
 func outcome(a *model.Action) string {
 	switch a.State {
 	case model.ActionProposed:
-		return bot.ApprovalState(a)
+		return bot.ApprovalState(a, "")
 	case model.ActionApproved:
 		return "approved; it runs shortly"
 	case model.ActionRunning:
@@ -387,7 +387,7 @@ func (h *Handler) engineError(err error) bot.Reply {
 	}
 	var fe *actions.Failed
 	if errors.As(err, &fe) && fe.Action != nil {
-		return public(fe.Action.IncidentID, "❌ %s failed: %s. Use the Retry button to try again.", actionText(fe.Action), bot.Truncate(fe.Err.Error(), 200))
+		return public(fe.Action.IncidentID, "❌ %s failed: %s. Use the Retry button to try again.", actionText(fe.Action), bot.Truncate(fe.Action.Error, 200))
 	}
 	if errors.Is(err, actions.ErrState) || errors.Is(err, actions.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
 		return private("%v", err)
@@ -410,30 +410,6 @@ func (h *Handler) propose(ctx context.Context, r *request, inc *model.Incident, 
 	return public(inc.ID, "%s requests: %s — %s.", r.in.User.Display(), actionText(a), outcome(a))
 }
 
-// requestKind is the timeline event of a person asking for a proposed action to be
-// approved.
-const requestKind = "action_request"
-
-// Requests returns, from an incident's timeline, who asked in chat for each proposed
-// action to be approved: action id → actor.
-func Requests(tl []model.TimelineEvent) map[int64]string {
-	out := map[int64]string{}
-	for _, ev := range tl {
-		if ev.Kind != requestKind {
-			continue
-		}
-		var d struct {
-			ActionID int64 `json:"action_id"`
-		}
-		if json.Unmarshal(ev.Data, &d) == nil && d.ActionID > 0 {
-			if _, ok := out[d.ActionID]; !ok {
-				out[d.ActionID] = ev.Actor
-			}
-		}
-	}
-	return out
-}
-
 // requestApproval records that r asks for a proposed action (made by a playbook or
 // someone else) to be approved: the first person behind it, whom the two-person rule
 // keeps from approving it too.
@@ -442,10 +418,10 @@ func (h *Handler) requestApproval(ctx context.Context, r *request, inc *model.In
 	if err != nil {
 		return h.failed(err)
 	}
-	if by, ok := Requests(tl)[a.ID]; ok {
+	if by, ok := bot.ChatRequests(tl)[a.ID]; ok {
 		return private("%s is already requested by %s; it is waiting for a second approver.", actionText(a), by)
 	}
-	err = h.record(ctx, r, inc, requestKind, fmt.Sprintf("%s requests approval of %s", r.actor, actionText(a)), "chat.request",
+	err = h.record(ctx, r, inc, bot.RequestKind, fmt.Sprintf("%s requests approval of %s", r.actor, actionText(a)), "chat.request",
 		map[string]any{"action_id": a.ID, "kind": a.Kind, "target": a.Target, "platform": r.in.Platform}, nil)
 	if err != nil {
 		return h.failed(err)
@@ -485,7 +461,7 @@ func (h *Handler) click(ctx context.Context, r *request) bot.Reply {
 		}
 		return h.propose(ctx, r, inc, actions.ProposeRequest{Kind: p.Kind, Target: p.Target, Connector: p.Connector, TTL: p.TTL,
 			Playbook: p.Playbook, PlaybookAction: p.PlaybookAction,
-			Policy: &model.ApprovalPolicy{Approvers: p.Approvers, TwoPerson: p.TwoPerson}})
+			Policy: &model.ApprovalPolicy{Approvers: p.Approvers, Roles: p.Roles, TwoPerson: p.TwoPerson, Expires: p.Expires}})
 	}
 	if h.o.Actions == nil {
 		return private("No response engine is configured, so warroom cannot run actions here.")
@@ -535,7 +511,7 @@ func (h *Handler) approve(ctx context.Context, r *request, inc *model.Incident, 
 	if err != nil {
 		return h.failed(err)
 	}
-	requester, requested := Requests(tl)[a.ID]
+	requester, requested := bot.ChatRequests(tl)[a.ID]
 	if !mayApprove(r.role, a.Policy) {
 		if requested || a.RequestedBy == r.actor {
 			return h.refuse(ctx, r, inc.ID, "approving "+actionText(a), config.RoleApprover)

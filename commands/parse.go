@@ -38,12 +38,12 @@ const (
 type arg int
 
 const (
-	argNone   arg = iota
-	argUser       // one @user
-	argTarget     // an IP or CIDR, then an optional TTL
-	argHost       // a host name or IP
-	argText       // free text, optional
-	argTextReq    // free text, required
+	argNone    arg = iota
+	argUser        // one @user
+	argTarget      // an IP or CIDR, then an optional TTL
+	argHost        // a host name or IP
+	argText        // free text, optional
+	argTextReq     // free text, required
 )
 
 type spec struct {

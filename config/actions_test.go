@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/warroom/warroom/connectors"
 	_ "github.com/warroom/warroom/connectors/edl"
 	"github.com/warroom/warroom/connectors/nftables"
@@ -149,4 +151,66 @@ func TestMultiLineSettingsStayOnOneLine(t *testing.T) {
 	if len(lines) < 9 || !strings.HasPrefix(lines[5], "body: \"") || lines[8] != "url: https://hooks.example/x" {
 		t.Fatalf("settings:\n%s", c.Connectors[0].Settings)
 	}
+}
+
+// FuzzConnectorEntry checks that any connectors entry either fails to decode or
+// splits into the shared keys and settings that are valid YAML holding exactly the
+// entry's other keys, each on its original line when the entry is in block style.
+func FuzzConnectorEntry(f *testing.F) {
+	f.Add("name: edl\ntype: edl\nlist: warroom-block\nmax_entries: 10\n")
+	f.Add("{name: nft, type: nftables, hooks: [input], table: t}\n")
+	f.Add("name: hook\ntype: webhook\nbody: |\n  {\"a\": 1,\n   \"b\": 2}\nurl: https://x.example/\nretry: {attempts: 2}\n")
+	f.Fuzz(func(t *testing.T, entry string) {
+		if strings.ContainsAny(entry, "&*!<%") {
+			return // anchors, aliases, tags, merge keys and directives are out of scope
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal([]byte(entry), &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+			return
+		}
+		m := doc.Content[0]
+		var c Connector
+		if err := m.Decode(&c); err != nil {
+			return
+		}
+		type own struct {
+			key  string
+			line int
+		}
+		var want []own
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k := m.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return
+			}
+			if !connectorShared[k.Value] {
+				want = append(want, own{k.Value, k.Line})
+			}
+		}
+		if len(want) == 0 {
+			if len(c.Settings) != 0 {
+				t.Fatalf("no own keys but settings %q", c.Settings)
+			}
+			return
+		}
+		var got map[string]any
+		if err := yaml.Unmarshal(c.Settings, &got); err != nil {
+			t.Fatalf("settings are not valid YAML: %v\n%s", err, c.Settings)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("settings hold %d keys, the entry %d:\n%s", len(got), len(want), c.Settings)
+		}
+		lines := strings.Split(string(c.Settings), "\n")
+		for i, w := range want {
+			if _, ok := got[w.key]; !ok {
+				t.Fatalf("key %q missing from the settings:\n%s", w.key, c.Settings)
+			}
+			if i > 0 && w.line <= want[i-1].line {
+				return // flow style: several keys on one line
+			}
+			if w.line-1 >= len(lines) || !strings.Contains(lines[w.line-1], ":") {
+				t.Fatalf("key %q (line %d) is not on its line:\n%s", w.key, w.line, c.Settings)
+			}
+		}
+	})
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/ingest"
+	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	Connectors []Connector            `yaml:"connectors"`
 	Guardrails connectors.GuardConfig `yaml:"guardrails"`
 	Playbooks  Playbooks              `yaml:"playbooks"`
+
+	// Chat: see chat.go.
+	Chat      Chat      `yaml:"chat"`
+	Platforms Platforms `yaml:"platforms"`
 }
 
 // Ingest tunes the HTTP receivers.
@@ -153,11 +158,13 @@ func Default() Config {
 		Ingest:   Ingest{MaxBodyBytes: 10 << 20},
 		Correlation: Correlation{
 			Window:         Duration(30 * time.Minute),
-			MaxPeers:       50,
+			MaxPeers:       20,
 			NotifySeverity: "medium",
 			NotifyCount:    20,
 		},
 		Connectors: DefaultConnectors(),
+		Chat:       DefaultChat(),
+		Platforms:  DefaultPlatforms(),
 	}
 }
 
@@ -329,7 +336,10 @@ func (c *Config) Validate() error {
 	if _, err := ingest.NewRuleTable(c.Categories); err != nil {
 		return fmt.Errorf("categories: %w", err)
 	}
-	return c.validateResponse()
+	if err := c.validateResponse(); err != nil {
+		return err
+	}
+	return c.validateChat()
 }
 
 func (s Secret) validate(where string) error {
@@ -351,15 +361,9 @@ func (c Correlation) validate() error {
 	if w < time.Minute || w > 7*24*time.Hour {
 		return fmt.Errorf("correlation.window: %s; want between 1m and 168h", w)
 	}
-	for i, v := range c.Ignore {
-		if strings.TrimSpace(v) == "" {
-			return fmt.Errorf("correlation.ignore[%d]: empty; give a CIDR, an IP or an entity value", i)
-		}
-		if strings.Contains(v, "/") {
-			if _, err := netip.ParsePrefix(v); err != nil {
-				return fmt.Errorf("correlation.ignore[%d]: %q is not a CIDR like 192.0.2.0/24", i, v)
-			}
-		}
+	if _, _, err := triage.ParseIgnore(c.Ignore); err != nil {
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return fmt.Errorf("correlation.%s", first)
 	}
 	if c.MaxPeers < 2 {
 		return fmt.Errorf("correlation.max_peers: %d; want 2 or more", c.MaxPeers)

@@ -98,7 +98,9 @@ func TestActionRoundTripsEveryField(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing action in a transaction: %v, want ErrNotFound", err)
 	}
-	err = s.Submit(ctx, func(tx Tx) error { return tx.PutAction(&model.Action{ID: 99, IncidentID: inc, IdempotencyKey: "k3", State: model.ActionProposed}) })
+	err = s.Submit(ctx, func(tx Tx) error {
+		return tx.PutAction(&model.Action{ID: 99, IncidentID: inc, IdempotencyKey: "k3", State: model.ActionProposed})
+	})
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of a missing action: %v, want ErrNotFound", err)
 	}
@@ -202,6 +204,13 @@ func TestActionsListDueAndNextExpiry(t *testing.T) {
 	next, ok, err := s.NextActionExpiry(ctx)
 	if err != nil || !ok || !next.Equal(t0.Add(time.Hour)) {
 		t.Errorf("next expiry %v %v %v, want %v", next, ok, err, t0.Add(time.Hour))
+	}
+	succeeded, err := s.ActionsInState(ctx, model.ActionSucceeded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(succeeded); !reflect.DeepEqual(got, []int64{1, 2, 3}) {
+		t.Errorf("succeeded actions: %v, want [1 2 3]", got)
 	}
 	empty, err := s.Actions(ctx, 42)
 	if err != nil || empty == nil || len(empty) != 0 {

@@ -569,17 +569,19 @@ func (s *SQLite) queryAll(ctx context.Context, q string, args []any, fn func([]d
 	}
 	for rows.Next() {
 		raw := make([]any, len(cols))
-		vals := make([]driver.Value, len(cols))
+		ptrs := make([]any, len(cols))
 		for i := range raw {
-			raw[i] = &vals[i]
+			ptrs[i] = &raw[i]
 		}
-		if err := rows.Scan(raw...); err != nil {
+		if err := rows.Scan(ptrs...); err != nil {
 			return err
 		}
-		for i, v := range vals {
+		vals := make([]driver.Value, len(cols))
+		for i, v := range raw {
 			if b, ok := v.([]byte); ok {
-				vals[i] = append([]byte(nil), b...)
+				v = append([]byte(nil), b...)
 			}
+			vals[i] = v
 		}
 		fn(vals)
 	}

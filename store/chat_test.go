@@ -254,3 +254,19 @@ func TestChatAlertStats(t *testing.T) {
 		t.Fatalf("stats after alert %d: %+v %v", alerts[2].ID, st, err)
 	}
 }
+
+func TestChatReadsNullColumns(t *testing.T) {
+	s := openChatStore(t, "")
+	submit(t, s, func(tx Tx) error {
+		if err := tx.PutChatRoom(&ChatRoom{Platform: "p", IncidentID: 1, Name: "n"}); err != nil { // state NULL
+			return err
+		}
+		return tx.PutLocalRoom(&LocalRoom{Name: "n"}) // archived_at NULL
+	})
+	if r, err := s.ChatRoom(context.Background(), "p", 1); err != nil || r.State != nil {
+		t.Fatalf("room with NULL state: %+v %v", r, err)
+	}
+	if rooms, err := s.LocalRooms(context.Background()); err != nil || len(rooms) != 1 || rooms[0].ArchivedAt != nil {
+		t.Fatalf("local rooms with NULL archived_at: %+v %v", rooms, err)
+	}
+}

@@ -60,10 +60,12 @@ func BenchmarkEngineAdd(b *testing.B) {
 			}
 			b.ReportAllocs()
 			i := 0
+			cpu := cpuTime()
 			for b.Loop() {
 				add(i%tc.hot, t0.Add(time.Duration(i%1000)*time.Millisecond))
 				i++
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(i), "cpu-ns/op")
 		})
 	}
 }
@@ -116,7 +118,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 				Fingerprint: fmt.Sprintf("%016x", n)}
 		}
 		b.StartTimer()
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime()
 		reqs := make([]*model.Alert, batch)
 		for k := 0; k < incidents*perIncident; k += batch {
 			for n := range reqs {
@@ -127,7 +129,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		elapsed := time.Since(start)
+		elapsed, cpuUsed := time.Since(start), cpuTime()-cpu
 		b.StopTimer()
 		clear(reqs)
 		stats, err := p.Stats(context.Background())
@@ -142,6 +144,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(incidents*perIncident)/elapsed.Seconds(), "alerts/s")
+		b.ReportMetric(float64(cpuUsed)/float64(incidents*perIncident), "cpu-ns/alert")
 		b.ReportMetric(rss, "RSS-MB")
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
 		b.ReportMetric(float64(stats.IndexKeys), "index-keys")
@@ -197,14 +200,14 @@ func BenchmarkPipelineIngest(b *testing.B) {
 			for n < open {
 				ingest()
 			}
-			b.ResetTimer()
-			start := time.Now()
+			start, cpu := time.Now(), cpuTime()
 			done := 0
 			for b.Loop() {
 				ingest()
 				done += len(reqs)
 			}
 			b.ReportMetric(float64(done)/time.Since(start).Seconds(), "alerts/s")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(done), "cpu-ns/alert")
 		})
 	}
 }

@@ -34,20 +34,22 @@ type Config struct {
 	IgnoreEntities []string
 	// MaxPeers is the automatic guard: an entity seen with more than MaxPeers
 	// distinct peers (the parties on the other side of its alerts) within Window is
-	// shared infrastructure and stops pivoting, except as FanRoles allows.
+	// shared infrastructure and stops pivoting, until fewer than MaxPeers/2 remain,
+	// except as FanRoles allows.
 	MaxPeers int
-	// FanRoles lists, per category, the role in which one entity facing many peers is
-	// the shape of the attack itself rather than a sign of shared infrastructure: the
-	// victim (dst) of a flood, the source (src) of a sweep. Such an entity keeps
-	// pivoting past MaxPeers, but only for alerts of that category at PivotSeverity or
-	// above, and only towards incidents it joined that way, so a flood groups on its
-	// victim while the same server's unrelated alerts do not.
+	// FanRoles lists, per category, the roles in which one entity facing many peers
+	// is the shape of the attack itself rather than a sign of shared infrastructure:
+	// the victim (dst) of a flood, the source (src) of a sweep. An entity most of
+	// whose recent peers come from alerts of such a category in such a role (at
+	// PivotSeverity or above) is the centre of a fan-out, an attacker or a victim, and
+	// keeps pivoting past MaxPeers.
 	FanRoles map[model.Category][]model.Role
 	// PivotSeverity is the severity from which an alert may join incidents through
-	// the server it talked to (its dst entities). Below it, an alert between a client
-	// and a server says something about the client only: low-severity policy noise
-	// through a resolver or a CDN then never glues clients together, even before the
-	// peer guard has seen enough traffic to recognise the resolver.
+	// the server it talked to (its dst entities, scoped to the alert's category).
+	// Below it, an alert between a client and a server says something about the
+	// client only: low-severity policy noise through a resolver or a CDN then never
+	// glues clients together, even before the peer guard has seen enough traffic to
+	// recognise the resolver.
 	PivotSeverity model.Severity
 
 	// NotifySeverity and NotifyCount make an incident notifiable (worth a room) once
@@ -63,10 +65,12 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: a 30-minute window, 30 minutes of grace for late
-// alerts, 50 peers before an entity counts as shared infrastructure, fan-out allowed
-// for floods (victim), sweeps and brute force (source; brute force also victim),
-// lateral movement (source) and C2 (the C2 server), dst pivots from medium severity,
-// and incidents notifiable from medium severity or 20 alerts.
+// alerts, more than 20 distinct peers in the window before an entity counts as shared
+// infrastructure (a campaign's own hosts have a handful; a resolver or a CDN has its
+// whole client base), fan-out centres for floods (victim), sweeps and brute force
+// (source; brute force also victim), lateral movement (source) and C2 (the C2
+// server), dst pivots from medium severity, and incidents notifiable from medium
+// severity or 20 alerts.
 func DefaultConfig() Config {
 	return Config{
 		Window:   30 * time.Minute,
@@ -95,7 +99,7 @@ func (c Config) Validate() error {
 	case c.Retain < 0:
 		return fmt.Errorf("correlation retain %s: want 0 or more (default 30m)", c.Retain)
 	case c.MaxPeers < 2:
-		return fmt.Errorf("correlation max peers %d: want 2 or more (default 50)", c.MaxPeers)
+		return fmt.Errorf("correlation max peers %d: want 2 or more (default 20)", c.MaxPeers)
 	case c.NotifySeverity < model.SeverityInfo || c.NotifySeverity > model.SeverityCritical:
 		return fmt.Errorf("notify severity %d: want info, low, medium, high or critical", c.NotifySeverity)
 	case c.PivotSeverity > model.SeverityCritical:

@@ -101,9 +101,9 @@ type peer struct {
 
 // incident is a live incident's correlation state.
 type incident struct {
-	m        model.Incident // the row, without Entities
-	keys     []*entry       // index keys holding a posting for it (may hold dead ones)
-	members  map[uint64]uint8
+	m        model.Incident   // the row, without Entities
+	keys     []*entry         // index keys holding a posting for it (may hold dead ones)
+	members  map[uint64]uint8 // entity hash -> sides counted | roles recorded
 	extra    incExtra
 	lastWall int64 // wall time of its last alert
 	epoch    uint64
@@ -126,6 +126,24 @@ const (
 	sideDst
 	sideObs
 )
+
+// Bits of an incident's members map besides the sides a party was counted in: the
+// roles in which the entity is already recorded with the incident in the store.
+const (
+	recSrc = 8 << iota
+	recDst
+	recObs
+)
+
+func recBit(r model.Role) uint8 {
+	switch r {
+	case model.RoleSrc:
+		return recSrc
+	case model.RoleDst:
+		return recDst
+	}
+	return recObs
+}
 
 // party is one pivot-kind entity of the alert being correlated.
 type party struct {
@@ -776,6 +794,55 @@ func (e *Engine) addMember(inc *incident, h uint64, side uint8) {
 	}
 }
 
+// record notes that an entity is recorded with the incident in the store in the roles
+// given by bits. It reports whether any of them is new (or cannot be remembered).
+func (e *Engine) record(inc *incident, h uint64, bits uint8) bool {
+	if inc.members == nil || bits == 0 {
+		return bits != 0
+	}
+	old, ok := inc.members[h]
+	if old&bits == bits {
+		return false
+	}
+	if !ok && len(inc.members) >= e.cfg.MaxMembers {
+		return true
+	}
+	e.journal(undoRec{kind: uMember, mem: inc.members, h: h, n: int64(old), flag: ok})
+	inc.members[h] = old | bits
+	return true
+}
+
+func (e *Engine) entityHash(drill string, en model.Entity) uint64 {
+	k := e.kbuf[:0]
+	if drill != "" {
+		k = append(append(append(k, "drill:"...), drill...), '|')
+	}
+	k = append(append(append(k, en.Kind...), ':'), en.Value...)
+	e.kbuf = k
+	return maphash.Bytes(e.seed, k)
+}
+
+// Unrecorded appends to dst the entities of ents that the store does not yet hold for
+// the incident (in that role), and notes them as recorded: repeated alerts about the
+// same parties then write no entity rows. Community IDs are left out: they name flows,
+// not parties, and stay on the alerts. Call it within the op, with final incident ids.
+func (e *Engine) Unrecorded(incidentID int64, ents []model.Entity, dst []model.Entity) []model.Entity {
+	inc := e.live[incidentID]
+	for _, en := range ents {
+		if en.Kind == model.EntityCommunityID {
+			continue
+		}
+		if inc == nil {
+			dst = append(dst, en)
+			continue
+		}
+		if e.record(inc, e.entityHash(inc.m.DrillID, en), recBit(en.Role)) {
+			dst = append(dst, en)
+		}
+	}
+	return dst
+}
+
 func (e *Engine) checkNotifiable(inc *incident) {
 	m := &inc.m
 	if !m.Notifiable && (m.Severity >= e.cfg.NotifySeverity || m.AlertCount >= e.cfg.NotifyCount) {
@@ -846,6 +913,8 @@ func (e *Engine) merge(target, o *incident, f *frame) {
 		if bits&sideDst != 0 {
 			e.addMember(target, h, sideDst)
 		}
+		// The store moves o's entities to the target with its alerts.
+		e.record(target, h, bits&(recSrc|recDst|recObs))
 	}
 	target.extra.fullSrc = target.extra.fullSrc || o.extra.fullSrc
 	target.extra.fullDst = target.extra.fullDst || o.extra.fullDst

@@ -196,7 +196,7 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 			return fmt.Errorf("merge %s into %s: %w", model.IncidentNumber(mv[0]), model.IncidentNumber(mv[1]), err)
 		}
 	}
-	if err := addEntities(tx, fresh); err != nil {
+	if err := addEntities(tx, eng, fresh); err != nil {
 		return err
 	}
 	at := p.clk.Now().UTC()
@@ -268,30 +268,21 @@ func (p *Pipeline) notifyReason(inc *model.Incident) string {
 }
 
 // addEntities records the entities of the new alerts on their incidents, one call per
-// incident. Community IDs stay on the alerts only: they name flows, not parties.
-func addEntities(tx store.Tx, alerts []*model.Alert) error {
-	type k struct {
-		inc int64
-		e   model.Entity
-	}
-	seen := map[k]bool{}
+// incident, leaving out those the incident already holds (the engine remembers them).
+// Community IDs stay on the alerts only: they name flows, not parties.
+func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) error {
 	per := map[int64][]model.Entity{}
 	var order []int64
 	for _, a := range alerts {
-		for _, en := range a.Entities {
-			if en.Kind == model.EntityCommunityID {
-				continue
-			}
-			key := k{a.IncidentID, en}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			if _, ok := per[a.IncidentID]; !ok {
-				order = append(order, a.IncidentID)
-			}
-			per[a.IncidentID] = append(per[a.IncidentID], en)
+		cur, ok := per[a.IncidentID]
+		next := eng.Unrecorded(a.IncidentID, a.Entities, cur)
+		if len(next) == len(cur) {
+			continue
 		}
+		if !ok {
+			order = append(order, a.IncidentID)
+		}
+		per[a.IncidentID] = next
 	}
 	for _, id := range order {
 		if err := tx.AddIncidentEntities(id, per[id]); err != nil {

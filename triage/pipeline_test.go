@@ -498,3 +498,51 @@ func TestPipelineConcurrentIngest(t *testing.T) {
 		}
 	}
 }
+
+// countingStore counts the entity rows ops hand to the store.
+type countingStore struct {
+	store.Store
+	rows atomic.Int64
+}
+
+type countingTx struct {
+	store.Tx
+	rows *atomic.Int64
+}
+
+func (c countingTx) AddIncidentEntities(id int64, ents []model.Entity) error {
+	c.rows.Add(int64(len(ents)))
+	return c.Tx.AddIncidentEntities(id, ents)
+}
+
+func (c *countingStore) Submit(ctx context.Context, op store.Op) error {
+	return c.Store.Submit(ctx, func(tx store.Tx) error { return op(countingTx{tx, &c.rows}) })
+}
+
+func TestPipelineWritesEachEntityOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warroom.db")
+	st := &countingStore{Store: openStore(t, path)}
+	clk := clock.NewFake(t0)
+	ctx := context.Background()
+	alert := func(i int) *model.Alert {
+		return mk(t0.Add(time.Duration(i)*time.Second), model.SeverityMedium, model.CategoryBruteforce, "ssh",
+			src("203.0.113.7"), dst("172.16.5.10"), model.Entity{Kind: model.EntityCommunityID, Value: fmt.Sprint("1:flow", i), Role: model.RoleObserver})
+	}
+	p := newPipeline(t, st, DefaultConfig(), clk)
+	if _, err := p.Ingest(ctx, []*model.Alert{alert(0), alert(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.rows.Load(); n != 2 {
+		t.Fatalf("%d entity rows for two alerts about the same two parties, want 2", n)
+	}
+	if _, err := p.Ingest(ctx, []*model.Alert{alert(2)}); err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPipeline(t, st, DefaultConfig(), clk) // restarted
+	if _, err := p2.Ingest(ctx, []*model.Alert{alert(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.rows.Load(); n != 2 {
+		t.Fatalf("%d entity rows after more alerts and a restart, want still 2", n)
+	}
+}

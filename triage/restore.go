@@ -3,7 +3,6 @@ package triage
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"strings"
 	"time"
 
@@ -40,14 +39,11 @@ func (e *Engine) Restore(ctx context.Context, r StateReader, now time.Time) erro
 		inc.m.Entities = nil
 		x := &inc.extra
 		for _, en := range mi.Entities {
+			h := e.entityHash(mi.DrillID, en)
+			e.record(inc, h, recBit(en.Role))
 			if !memberKind(en.Kind) {
 				continue
 			}
-			key := en.Key()
-			if mi.DrillID != "" {
-				key = "drill:" + mi.DrillID + "|" + key
-			}
-			h := maphash.String(e.seed, key)
 			switch en.Role {
 			case model.RoleSrc:
 				if x.firstSrc == "" {

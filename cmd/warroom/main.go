@@ -5,6 +5,7 @@
 //	warroom check   --config F
 //	warroom alert send --source NAME [--config F] FILE
 //	warroom incidents list|show ID [--config F]
+//	warroom actions list|show|propose|approve|reject|execute|revert ... [--config F]
 //	warroom audit verify [--config F] [--db PATH]
 //	warroom version
 package main
@@ -45,6 +46,7 @@ Usage:
   warroom check      --config FILE                               validate a configuration
   warroom alert send --source NAME [--config FILE] FILE          post a file of alerts to a running server
   warroom incidents  list [--status S] | show ID [--config FILE] list or show incidents
+  warroom actions    list INC | propose INC KIND TARGET | approve|reject|execute|revert ID
   warroom audit      verify [--config FILE] [--db PATH]          check the audit log's hash chain
   warroom bench      ingest [flags]                              load-test a running server
   warroom version                                                print the version
@@ -75,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return alertSend(rest[1:], stdout)
 	case "incidents":
 		return incidents(rest, stdout)
+	case "actions":
+		return actionsCmd(rest, stdout)
 	case "audit":
 		if len(rest) == 0 || rest[0] != "verify" {
 			return errors.New("usage: warroom audit verify [--config FILE] [--db PATH]")
@@ -196,7 +200,7 @@ func check(args []string, stdout io.Writer) error {
 	c := cfg.Correlation
 	fmt.Fprintf(stdout, "\ncorrelation: window %s, max peers %d, ignore %d entries, notify at %s or %d alerts\n",
 		time.Duration(c.Window), c.MaxPeers, len(c.Ignore), c.NotifySeverity, c.NotifyCount)
-	return nil
+	return checkResponse(stdout, cfg)
 }
 
 // client builds an API client for the server a configuration describes.

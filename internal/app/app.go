@@ -10,9 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/warroom/warroom/actions"
 	"github.com/warroom/warroom/api"
+	"github.com/warroom/warroom/bot"
+	"github.com/warroom/warroom/bot/local"
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/connectors/edl"
@@ -45,8 +45,13 @@ type App struct {
 	Generated     []string
 	GeneratedPath string
 
+	// Bot runs the incident rooms; Chat is the built-in web chat (nil when disabled).
+	Bot  *bot.Bot
+	Chat *local.Chat
+
 	srv       *http.Server
 	connClose func() error
+	chat      chatParts
 }
 
 // Options adjust an App beyond its configuration.
@@ -136,9 +141,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if len(lists) > 0 {
 		srv.Handle("GET /edl/", edl.Mux(lists...))
 	}
-	gen, path := secrets.Generated()
-	return &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Actions: eng, Log: o.Log, Generated: gen, GeneratedPath: path,
-		connClose: connClose}, nil
+	a := &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Actions: eng, Log: o.Log, connClose: connClose}
+	if err := a.newChat(cfg, secrets, o.Getenv, o.Clock, eng); err != nil {
+		connClose()
+		st.Close()
+		return nil, err
+	}
+	a.Generated, a.GeneratedPath = secrets.Generated()
+	return a, nil
 }
 
 // TriageConfig turns the correlation section into the pipeline's settings.
@@ -152,20 +162,8 @@ func TriageConfig(c config.Correlation) (triage.Config, error) {
 		return tc, fmt.Errorf("correlation.notify_severity: %w", err)
 	}
 	tc.NotifySeverity = sev
-	for _, v := range c.Ignore {
-		if strings.Contains(v, "/") {
-			p, err := netip.ParsePrefix(v)
-			if err != nil {
-				return tc, fmt.Errorf("correlation.ignore: %q: %w", v, err)
-			}
-			tc.IgnoreCIDRs = append(tc.IgnoreCIDRs, p.Masked())
-			continue
-		}
-		if a, err := netip.ParseAddr(v); err == nil {
-			tc.IgnoreCIDRs = append(tc.IgnoreCIDRs, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		tc.IgnoreEntities = append(tc.IgnoreEntities, strings.ToLower(v))
+	if tc.IgnoreCIDRs, tc.IgnoreEntities, err = triage.ParseIgnore(c.Ignore); err != nil {
+		return tc, fmt.Errorf("correlation.%w", err)
 	}
 	return tc, nil
 }
@@ -174,6 +172,11 @@ func TriageConfig(c config.Correlation) (triage.Config, error) {
 // taking requests, lets those in flight finish (their alerts are committed) and closes
 // the store. ready, if not nil, gets the bound address once listening.
 func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) error {
+	if a.Chat != nil {
+		if err := a.Config.Platforms.Local.CheckListen(addr); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -191,6 +194,10 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	}
 	stopActions := a.StartActions(ctx)
 	defer stopActions()
+	if a.Chat != nil {
+		a.srv.RegisterOnShutdown(a.Chat.CloseStreams)
+	}
+	defer a.StartChat(ctx)()
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(ln) }()
 	select {
@@ -209,6 +216,7 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 
 // Close stops the pipeline and the store, committing whatever is queued.
 func (a *App) Close() error {
+	a.stopChat()
 	var cerr error
 	if a.connClose != nil {
 		cerr = a.connClose()

@@ -251,4 +251,3 @@ func checkConsistent(t *testing.T, db string) {
 		t.Error("no incidents to check")
 	}
 }
-

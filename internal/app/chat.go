@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warroom/warroom/actions"
+	"github.com/warroom/warroom/bot"
+	"github.com/warroom/warroom/bot/local"
+	"github.com/warroom/warroom/commands"
+	"github.com/warroom/warroom/config"
+	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/playbooks"
+)
+
+// chatParts are the running pieces of the chat layer.
+type chatParts struct {
+	mu   sync.Mutex
+	stop func()
+}
+
+// newChat builds the chat layer: the roles, the web chat (mounted on the API's mux
+// under /chat/, with / redirecting to it), the command handlers and the bot.
+func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(string) string, clk clock.Clock, eng *actions.Engine) error {
+	var engine commands.Actions
+	if eng != nil {
+		engine = eng
+	}
+	var bindings []bot.RoleBinding
+	for _, u := range cfg.Platforms.Local.Users {
+		bindings = append(bindings, bot.RoleBinding{Platform: local.Name, User: u.Name, Role: u.Role})
+	}
+	for _, r := range cfg.Chat.Roles {
+		bindings = append(bindings, bot.RoleBinding{Platform: r.Platform, User: r.User, Group: r.Group, Role: r.Role})
+	}
+	roles, err := bot.NewRoles(bindings, cfg.Chat.DefaultRole)
+	if err != nil {
+		return fmt.Errorf("chat.roles: %w", err)
+	}
+	var platforms []bot.Platform
+	if lc := cfg.Platforms.Local; lc.Enabled {
+		users := make([]local.User, 0, len(lc.Users))
+		for i, u := range lc.Users {
+			where := fmt.Sprintf("platforms.local.users[%d]", i)
+			lu := local.User{Name: u.Name, Display: u.Display(), Role: u.Role}
+			switch lc.Auth {
+			case config.AuthPassword:
+				h, err := readHash(where, u, getenv)
+				if err != nil {
+					return err
+				}
+				lu.PasswordHash = []byte(h)
+			case config.AuthToken:
+				if lu.Token, err = secrets.Resolve(where, u.Secret); err != nil {
+					return err
+				}
+			}
+			users = append(users, lu)
+		}
+		chat, err := local.New(local.Options{Store: a.Store, Clock: clk, Log: a.Log.With("platform", local.Name),
+			Auth: lc.Auth, Users: users, Listen: cfg.Listen, SessionTTL: time.Duration(lc.SessionTTL)})
+		if err != nil {
+			return err
+		}
+		a.Chat = chat
+		platforms = append(platforms, chat)
+	}
+	set, err := playbooks.LoadWith(playbooks.Options{Dir: cfg.Playbooks.Dir, InternalNetworks: cfg.Playbooks.Networks(),
+		MaxTTL: time.Duration(cfg.Playbooks.MaxTTL), MaxAutoTargets: cfg.Playbooks.MaxAutoTargets, Logger: a.Log})
+	if err != nil {
+		return fmt.Errorf("playbooks: %w", err)
+	}
+	pbs := bot.NewPlaybookSet(set, a.Store)
+	// Without a response engine proposing the playbooks' actions, the rooms offer them
+	// as buttons themselves.
+	pbs.Suggest = engine == nil
+	handler, err := commands.New(commands.Options{Pipeline: a.Pipeline, Store: a.Store, Actions: engine, Roles: roles,
+		Clock: clk, Log: a.Log.With("component", "commands")})
+	if err != nil {
+		return err
+	}
+	b, err := bot.New(bot.Options{Store: a.Store, Platforms: platforms, Handler: handler, Clock: clk,
+		Log: a.Log.With("component", "chat"), Interval: time.Duration(cfg.Chat.UpdateInterval), Playbooks: pbs,
+		Events: a.Pipeline})
+	if err != nil {
+		return err
+	}
+	a.Bot = b
+	if a.Chat != nil {
+		a.Chat.Attach(b)
+		a.API.Handle("/chat/", a.Chat.Handler())
+		a.API.Handle("GET /{$}", local.RedirectHome())
+	}
+	return nil
+}
+
+// readHash reads a web chat user's bcrypt hash from its environment variable or file.
+func readHash(where string, u config.LocalUser, getenv func(string) string) (string, error) {
+	if u.PasswordHashFile != "" {
+		b, err := os.ReadFile(u.PasswordHashFile)
+		if err != nil {
+			return "", fmt.Errorf("%s.password_hash_file: %w", where, err)
+		}
+		if h := strings.TrimSpace(string(b)); h != "" {
+			return h, nil
+		}
+		return "", fmt.Errorf("%s.password_hash_file: %s is empty", where, u.PasswordHashFile)
+	}
+	if h := strings.TrimSpace(getenv(u.PasswordHashEnv)); h != "" {
+		return h, nil
+	}
+	return "", fmt.Errorf("%s.password_hash_env: environment variable %s is unset; export the user's bcrypt hash in it", where, u.PasswordHashEnv)
+}
+
+// actionKicks returns a subscription to the incidents whose actions changed (from the
+// response engine), or nil without one.
+func (a *App) actionKicks() func() (<-chan int64, func()) {
+	if a.Actions == nil {
+		return nil
+	}
+	return func() (<-chan int64, func()) {
+		evs, unsub := a.Actions.Subscribe()
+		out := make(chan int64, 256)
+		done := make(chan struct{})
+		go func() {
+			defer close(out)
+			for {
+				select {
+				case <-done:
+					return
+				case ev, ok := <-evs:
+					if !ok {
+						return
+					}
+					if ev.IncidentID > 0 {
+						select {
+						case out <- ev.IncidentID:
+						default: // the bot reconciles open rooms anyway
+						}
+					}
+				}
+			}
+		}()
+		var once sync.Once
+		return out, func() {
+			once.Do(func() {
+				close(done)
+				unsub()
+			})
+		}
+	}
+}
+
+// StartChat runs the chat layer (room syncing and the outbox) until the returned
+// function is called or ctx ends; the function waits for it to stop. kick, when not
+// nil, delivers incident ids whose actions changed.
+func (a *App) StartChat(ctx context.Context) func() {
+	if a.Bot == nil {
+		return func() {}
+	}
+	a.chat.mu.Lock()
+	defer a.chat.mu.Unlock()
+	if a.chat.stop != nil {
+		return a.chat.stop
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.Bot.Run(ctx)
+	}()
+	if src := a.actionKicks(); src != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch, unsub := src()
+			defer unsub()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id, ok := <-ch:
+					if !ok {
+						return
+					}
+					a.Bot.Kick(id)
+				}
+			}
+		}()
+	}
+	var once sync.Once
+	a.chat.stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+		})
+	}
+	return a.chat.stop
+}
+
+// stopChat stops the chat layer if it runs.
+func (a *App) stopChat() {
+	a.chat.mu.Lock()
+	stop := a.chat.stop
+	a.chat.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if a.Chat != nil {
+		a.Chat.CloseStreams()
+	}
+}
