@@ -49,6 +49,8 @@ Usage:
   warroom actions    list INC | propose INC KIND TARGET | approve|reject|execute|revert ID
   warroom audit      verify [--config FILE] [--db PATH]          check the audit log's hash chain
   warroom bench      ingest [flags]                              load-test a running server
+  warroom backup     [--config FILE] [--db PATH] DEST            online copy of the database
+  warroom health     [--url URL]                                 ask a running server's /healthz
   warroom version                                                print the version
 `
 
@@ -89,6 +91,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: warroom bench ingest [flags] (see warroom bench ingest -h)")
 		}
 		return benchIngest(rest[1:], stdout)
+	case "health":
+		return health(rest, stdout)
+	case "backup":
+		return backup(rest, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "warroom %s (commit %s, built %s)\n", version, commit, date)
 		return nil
