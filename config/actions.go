@@ -173,7 +173,8 @@ func settingsYAML(pairs []*yaml.Node) ([]byte, error) {
 			b.WriteByte('\n')
 			line++
 		}
-		key, err := yaml.Marshal(oneLine(k))
+		// Keys are rendered as strings, as the connector's decoder reads them.
+		key, err := yaml.Marshal(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k.Value})
 		if err != nil {
 			return nil, err
 		}

@@ -37,6 +37,10 @@ type Config struct {
 	// trying warroom on a laptop; leave it off in production so a missing secret stops
 	// the start.
 	GenerateMissingSecrets bool `yaml:"generate_missing_secrets"`
+	// MemoryLimitMB is a soft limit for the Go heap, in MiB: the collector works harder
+	// as the heap nears it, which keeps resident memory close to what is live. 0 leaves
+	// the runtime's default; the GOMEMLIMIT environment variable wins over it.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 
 	Ingest      Ingest            `yaml:"ingest"`
 	Sources     []Source          `yaml:"sources"`
@@ -152,10 +156,11 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // Default returns the configuration used for keys the file leaves out.
 func Default() Config {
 	return Config{
-		Listen:   "127.0.0.1:8080",
-		Database: "warroom.db",
-		LogLevel: "info",
-		Ingest:   Ingest{MaxBodyBytes: 10 << 20},
+		Listen:        "127.0.0.1:8080",
+		Database:      "warroom.db",
+		LogLevel:      "info",
+		MemoryLimitMB: 100,
+		Ingest:        Ingest{MaxBodyBytes: 10 << 20},
 		Correlation: Correlation{
 			Window:         Duration(30 * time.Minute),
 			MaxPeers:       20,
@@ -289,6 +294,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level: %q; want debug, info, warn or error", c.LogLevel)
+	}
+	if c.MemoryLimitMB < 0 || c.MemoryLimitMB > 1<<20 {
+		return fmt.Errorf("memory_limit_mb: %d; want 0 (no limit) or a size in MiB such as 100", c.MemoryLimitMB)
 	}
 	if c.Ingest.MaxBodyBytes < 1024 || c.Ingest.MaxBodyBytes > 1<<30 {
 		return fmt.Errorf("ingest.max_body_bytes: %d; want between 1024 and 1073741824", c.Ingest.MaxBodyBytes)
