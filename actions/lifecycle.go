@@ -167,13 +167,14 @@ func (e *Engine) propose(ctx context.Context, incidentID int64, req ProposeReque
 		Note: strings.TrimSpace(req.Note), Policy: policy, State: model.ActionProposed, RequestedBy: by.Name,
 		RequestedAt: now, Approvals: []model.Approval{}, UpdatedAt: now,
 	}
-	var ref *Refusal
-	a.Connector, ref = e.pickConnector(req.Connector, kind)
-	if ref == nil {
-		ref = needRole(by, RoleResponder, "proposing an action")
-	}
+	var cref *Refusal
+	a.Connector, cref = e.pickConnector(req.Connector, kind)
+	ref := needRole(by, RoleResponder, "proposing an action")
 	if ref == nil && req.Auto && by != System {
 		ref = &Refusal{Rule: RuleRole, Msg: "only a playbook runs an action automatically; propose it for approval instead"}
+	}
+	if ref == nil {
+		ref = cref
 	}
 	if ref == nil && !inc.Status.Live() {
 		return nil, false, fmt.Errorf("%w: %s is %s; actions are proposed on open, acknowledged or contained incidents only", ErrState, inc.Number, inc.Status)

@@ -20,7 +20,7 @@ type Actor struct {
 
 // System is warroom itself: it proposes playbook actions and runs automatic ones and
 // the TTL rollbacks.
-var System = Actor{Name: "warroom", Role: string(config.RoleAdmin)}
+var System = Actor{Name: model.SystemActor, Role: string(config.RoleAdmin)}
 
 // Roles, from least to most allowed (config.Role).
 const (

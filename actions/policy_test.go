@@ -316,3 +316,16 @@ func TestDuplicateProposalReturnsTheStandingAction(t *testing.T) {
 		t.Fatalf("approving a rejected action: %v", err)
 	}
 }
+
+func TestOnlyPlaybooksRunActionsAutomatically(t *testing.T) {
+	r := newRig(t)
+	_, err := r.eng.Propose(context.Background(), r.inc, ProposeRequest{Kind: "block_ip", Target: "203.0.113.7",
+		Connector: "fw", Auto: true}, dave)
+	ref := wantRefusal(t, err, RuleRole, false)
+	if ref.Msg != "only a playbook runs an action automatically; propose it for approval instead" {
+		t.Errorf("message %q", ref.Msg)
+	}
+	if ex, _, _ := r.fw.counts(); ex != 0 {
+		t.Fatal("the connector ran")
+	}
+}

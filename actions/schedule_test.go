@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -258,3 +259,60 @@ type fakeEvents struct{ ch chan triage.Event }
 func (f *fakeEvents) Subscribe() (<-chan triage.Event, func()) { return f.ch, func() {} }
 
 var _ IncidentEvents = (*fakeEvents)(nil)
+
+// TestDryRunConnectorRecordsWithoutChanging: a connector in dry_run mode (drills) runs
+// the whole life cycle while the served list stays empty.
+func TestDryRunConnectorRecordsWithoutChanging(t *testing.T) {
+	clk := clock.NewFake(tStart)
+	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"), clk)
+	cfg, err := edl.ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := edl.New(cfg, connectors.Env{Name: "edl", Clock: clk, DryRun: true}, EDLState(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(context.Background(), Options{Store: st, Clock: clk, Connectors: map[string]connectors.Connector{"edl": list}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := putIncident(t, st, model.StatusOpen)
+	ctx := context.Background()
+	a, err := e.Propose(ctx, inc, ProposeRequest{Kind: "block_ip", Target: "203.0.113.7"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.Approve(ctx, a.ID, bob)
+	if err != nil || got.State != model.ActionSucceeded || !strings.HasPrefix(got.Result, "dry run: would add 203.0.113.7/32") || !got.Verified {
+		t.Fatalf("dry-run connector: %+v %v", got, err)
+	}
+	if _, _, d := lastDetail(t, st); d["dry_run"] != true {
+		t.Errorf("the success is not marked dry run: %v", d)
+	}
+	if entries, _ := list.Entries(ctx); len(entries) != 0 {
+		t.Fatalf("a dry-run connector listed %+v", entries)
+	}
+	if got, err := e.Revert(ctx, a.ID, alice); err != nil || got.State != model.ActionReverted {
+		t.Fatalf("revert: %+v %v", got, err)
+	}
+}
+
+func lastDetail(t *testing.T, st *store.SQLite) (string, string, map[string]any) {
+	t.Helper()
+	all, err := st.Audit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Action == "action.succeeded" {
+			var d map[string]any
+			if err := json.Unmarshal(all[i].Detail, &d); err != nil {
+				t.Fatal(err)
+			}
+			return all[i].Action, all[i].Actor, d
+		}
+	}
+	t.Fatal("no action.succeeded entry")
+	return "", "", nil
+}

@@ -96,7 +96,19 @@ type Bot struct {
 	mu    sync.Mutex
 	dirty map[int64]bool
 	due   map[int64]time.Time
-	kick  chan struct{}
+	// quiet holds incidents with count-only events that arrived soon after a sync;
+	// Tick checks them cheaply instead of syncing each at once.
+	quiet  map[int64]bool
+	synced map[int64]syncedState
+	kick   chan struct{}
+}
+
+// syncedState is what the last sync of an incident saw, to tell count-only changes
+// from those that must show at once.
+type syncedState struct {
+	at       time.Time
+	status   model.Status
+	severity model.Severity
 }
 
 // New builds a bot. Run starts it.
@@ -120,7 +132,7 @@ func New(o Options) (*Bot, error) {
 	b := &Bot{st: o.Store, platforms: o.Platforms, handler: o.Handler, clk: o.Clock, log: o.Log,
 		interval: o.Interval, reconcile: o.Reconcile, playbooks: o.Playbooks, narrator: o.Narrator,
 		events: o.Events, invite: o.Invite, dirty: map[int64]bool{}, due: map[int64]time.Time{},
-		kick: make(chan struct{}, 1)}
+		quiet: map[int64]bool{}, synced: map[int64]syncedState{}, kick: make(chan struct{}, 1)}
 	b.outbox = NewOutbox(o.Store, o.Platforms, o.Clock, o.Log, o.Backoff)
 	return b, nil
 }
@@ -146,8 +158,9 @@ func (b *Bot) Kick(incidentIDs ...int64) {
 
 // Interact handles a click or command from a platform: it finds the incident of the
 // room, lets the handler answer, posts a public answer in the incident's rooms and
-// returns the reply. A public reply comes back with Private false; the platform shows
-// it through the room, so it need not show it again.
+// returns the reply. A public reply comes back with Private false: the platform shows
+// it through the room, so it need not show it again. Typed outside the room, it
+// comes back private too, for the user who typed it.
 func (b *Bot) Interact(ctx context.Context, in Interaction) (Reply, error) {
 	if in.IncidentID == 0 && in.Room.ID != "" {
 		r, err := b.st.ChatRoomByID(ctx, in.Platform, in.Room.ID)
@@ -160,11 +173,18 @@ func (b *Bot) Interact(ctx context.Context, in Interaction) (Reply, error) {
 	}
 	rep := b.handler.Handle(ctx, in)
 	if !rep.Private && rep.Text != "" {
-		if in.IncidentID == 0 {
-			rep.Private = true
-		} else if err := b.PostReply(ctx, in.IncidentID, rep.Text); err != nil {
-			return Reply{}, err
+		target := in.IncidentID
+		if target == 0 && len(rep.Changed) > 0 {
+			target = rep.Changed[0] // a command naming an incident, typed elsewhere
 		}
+		if target != 0 {
+			if err := b.PostReply(ctx, target, rep.Text); err != nil {
+				return Reply{}, err
+			}
+		}
+		// Typed outside the incident's room: the room has the answer, and so does
+		// the user, privately, where they typed.
+		rep.Private = in.IncidentID == 0
 	}
 	b.Kick(append(rep.Changed, in.IncidentID)...)
 	return rep, nil
@@ -246,15 +266,21 @@ func (b *Bot) runRooms(ctx context.Context) {
 	}
 }
 
-// event marks the incident of a notifiable event dirty. Quiet incidents have no room
-// and wait until they become notifiable.
+// event marks the incident of a notifiable event dirty. Incidents below the
+// notification threshold have no room and wait until they become notifiable. An
+// update soon after the incident's last sync (new alerts, usually) waits for a cheap
+// check in Tick, so a busy incident is not synced on every alert.
 func (b *Bot) event(ev triage.Event) {
 	if !ev.Notifiable {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s, ok := b.synced[ev.IncidentID]; ok && ev.Kind == triage.EventUpdated && b.clk.Now().Sub(s.at) < b.interval {
+		b.quiet[ev.IncidentID] = true
+		return
+	}
 	b.dirty[ev.IncidentID] = true
-	b.mu.Unlock()
 }
 
 // Tick syncs the incidents marked dirty and those whose held-back update is due.
@@ -271,11 +297,47 @@ func (b *Bot) Tick(ctx context.Context) {
 			ids = append(ids, id)
 		}
 	}
+	quiet := make([]int64, 0, len(b.quiet))
+	for id := range b.quiet {
+		if !b.dirtyContains(ids, id) {
+			quiet = append(quiet, id)
+		}
+	}
+	clear(b.quiet)
 	b.mu.Unlock()
+	for _, id := range quiet {
+		if ctx.Err() != nil {
+			return
+		}
+		b.checkQuiet(ctx, id, now)
+	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
+		b.syncOne(ctx, id)
+	}
+}
+
+// checkQuiet syncs an incident at once if its status or severity changed since its
+// last sync; otherwise its update waits for the interval.
+func (b *Bot) checkQuiet(ctx context.Context, id int64, now time.Time) {
+	inc, err := b.st.Incident(ctx, id)
+	if err != nil {
+		b.syncOne(ctx, id)
+		return
+	}
+	b.mu.Lock()
+	s := b.synced[id]
+	urgent := inc.Status != s.status || inc.Severity != s.severity
+	if !urgent {
+		at := s.at.Add(b.interval)
+		if d, ok := b.due[id]; !ok || at.Before(d) {
+			b.due[id] = at
+		}
+	}
+	b.mu.Unlock()
+	if urgent {
 		b.syncOne(ctx, id)
 	}
 }

@@ -46,16 +46,6 @@ func NewPlaybookSet(set *playbooks.Set, r AlertReader) *PlaybookSet {
 
 // Playbook implements Playbooks.
 func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions []*model.Action) (*PlaybookInfo, []Proposal, error) {
-	s.mu.Lock()
-	c, ok := s.cache[inc.ID]
-	s.mu.Unlock()
-	if ok && c.count == inc.AlertCount && c.status == inc.Status && c.playbook == inc.Playbook {
-		return c.info, c.props, nil
-	}
-	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500})
-	if err != nil {
-		return nil, nil, err
-	}
 	var pb *playbooks.Playbook
 	if p, ok := s.set.Get(inc.Playbook); ok && inc.Playbook != "" {
 		pb = p
@@ -67,9 +57,26 @@ func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions
 		if a.Playbook != "" {
 			if p, ok := s.set.Get(a.Playbook); ok {
 				pb = p
-				break
 			}
 		}
+	}
+	if pb != nil && !s.Suggest {
+		// Recorded by the response engine: nothing to match.
+		return &PlaybookInfo{ID: pb.ID, Title: pb.Title, Checklist: append([]string(nil), pb.Checklist...)}, nil, nil
+	}
+	s.mu.Lock()
+	c, ok := s.cache[inc.ID]
+	s.mu.Unlock()
+	// Matching reads alerts and evaluates CEL: done again when the incident changes
+	// status or playbook, or (suggesting targets) gains alerts, or (only naming the
+	// playbook) doubles its alerts.
+	if ok && c.status == inc.Status && c.playbook == inc.Playbook &&
+		(c.count == inc.AlertCount || !s.Suggest && inc.AlertCount < 2*c.count) {
+		return c.info, c.props, nil
+	}
+	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500})
+	if err != nil {
+		return nil, nil, err
 	}
 	if pb == nil {
 		if p, ok := s.set.Match(inc, alerts); ok {

@@ -185,18 +185,24 @@ func TemplateNarrative(v *View) Narrative {
 	if v.Playbook != nil {
 		b.WriteString(" Playbook: " + CleanText(v.Playbook.Title) + ".")
 	}
-	var proposed []string
+	var proposed, done []string
 	for _, p := range v.Proposals {
 		proposed = append(proposed, strings.ToLower(actionLabel(p.Kind, p.Target, p.TTL)))
 	}
 	for _, a := range v.Actions {
-		if a.State == model.ActionProposed || a.State == model.ActionApproved {
+		switch a.State {
+		case model.ActionProposed, model.ActionApproved, model.ActionRunning:
 			proposed = append(proposed, strings.ToLower(actionLabel(a.Kind, a.Target, a.TTL)))
+		case model.ActionSucceeded:
+			done = append(done, strings.ToLower(actionLabel(a.Kind, a.Target, a.TTL)))
 		}
+	}
+	if len(done) > 0 {
+		b.WriteString(" In place: " + listSome(done, 4) + ".")
 	}
 	if len(proposed) > 0 {
 		b.WriteString(" Proposed: " + listSome(proposed, 4) + ".")
-	} else if inc.Status.Live() {
+	} else if len(done) == 0 && inc.Status.Live() {
 		b.WriteString(" No containment is proposed yet.")
 	}
 	return Narrative{Text: b.String(), Source: NarrativeTemplate}

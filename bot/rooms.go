@@ -76,8 +76,8 @@ func hashMessage(m *Message) string {
 
 // announceKinds are the timeline events announced in the room, once.
 var announceKinds = map[string]string{
-	"merged":   "🔀 ",
-	"severity": "⚠️ Escalated: ",
+	"merged":   "",
+	"severity": "Escalated: ",
 }
 
 // announcedStates are the action states announced in the room, once.
@@ -90,7 +90,7 @@ func announceAction(a *model.Action) string {
 	l := actionLabel(a.Kind, a.Target, a.TTL)
 	switch a.State {
 	case model.ActionSucceeded:
-		s := "✅ " + l + " succeeded"
+		s := "" + l + " succeeded"
 		if a.Verified {
 			s += " and is verified"
 		}
@@ -99,13 +99,13 @@ func announceAction(a *model.Action) string {
 		}
 		return s
 	case model.ActionFailed:
-		return "❌ " + l + " failed: " + Truncate(a.Error, 300)
+		return "" + l + " failed: " + Truncate(a.Error, 300)
 	case model.ActionExpired:
-		return "⏱️ " + l + " expired and was rolled back"
+		return "" + l + " expired and was rolled back"
 	case model.ActionReverted:
-		return "↩️ " + l + " was undone"
+		return "" + l + " was undone"
 	case model.ActionRejected:
-		return "🚫 " + l + " was rejected"
+		return "" + l + " was rejected"
 	}
 	return l + ": " + string(a.State)
 }
@@ -210,6 +210,13 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	b.mu.Lock()
+	if inc.Status.Live() {
+		b.synced[incidentID] = syncedState{at: b.clk.Now(), status: inc.Status, severity: inc.Severity}
+	} else {
+		delete(b.synced, incidentID)
+	}
+	b.mu.Unlock()
 	rooms := map[string]*store.ChatRoom{}
 	for _, p := range b.platforms {
 		r, err := b.st.ChatRoom(ctx, p.Name(), incidentID)

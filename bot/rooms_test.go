@@ -306,7 +306,7 @@ func TestInteractResolvesTheRoomAndPostsPublicReplies(t *testing.T) {
 			t.Errorf("%s messages %v; want the reply mirrored in every room", f.Name(), keys)
 		}
 	}
-	// Outside a room there is nowhere public to answer: the reply is private.
+	// Outside a room the reply goes to the user too.
 	rep, _ = e.bot.Interact(context.Background(), bot.Interaction{Platform: "slack", Kind: bot.Command, Text: "status", User: bot.User{ID: "U1"}})
 	if !rep.Private {
 		t.Errorf("reply outside a room: %+v", rep)

@@ -211,11 +211,11 @@ func (h *Handler) setStatus(ctx context.Context, r *request, inc *model.Incident
 	var text string
 	switch to {
 	case model.StatusAcknowledged:
-		text = fmt.Sprintf("✋ %s acknowledged %s.", who, inc.Number)
+		text = fmt.Sprintf("%s acknowledged %s.", who, inc.Number)
 	case model.StatusResolved:
-		text = fmt.Sprintf("✅ %s resolved %s.", who, inc.Number)
+		text = fmt.Sprintf("%s resolved %s.", who, inc.Number)
 	case model.StatusFalsePositive:
-		text = fmt.Sprintf("🗑️ %s closed %s as a false positive.", who, inc.Number)
+		text = fmt.Sprintf("%s closed %s as a false positive.", who, inc.Number)
 	}
 	if note != "" {
 		text = strings.TrimSuffix(text, ".") + ": " + note
@@ -300,7 +300,7 @@ func (h *Handler) note(ctx context.Context, r *request, inc *model.Incident, tex
 	if err := h.record(ctx, r, inc, "note", text, "incident.note", map[string]any{"platform": r.in.Platform}, nil); err != nil {
 		return h.failed(err)
 	}
-	return public(inc.ID, "📝 %s: %s", r.in.User.Display(), text)
+	return public(inc.ID, "%s: %s", r.in.User.Display(), text)
 }
 
 func (h *Handler) assign(ctx context.Context, r *request, inc *model.Incident, user string) bot.Reply {
@@ -316,7 +316,7 @@ func (h *Handler) assign(ctx context.Context, r *request, inc *model.Incident, u
 	if err != nil {
 		return h.failed(err)
 	}
-	return public(inc.ID, "🎖️ %s made %s the incident commander of %s.", r.in.User.Display(), user, inc.Number)
+	return public(inc.ID, "%s made %s the incident commander of %s.", r.in.User.Display(), user, inc.Number)
 }
 
 // actionText is "Block 203.0.113.45/32 (24h)".
@@ -387,7 +387,7 @@ func (h *Handler) engineError(err error) bot.Reply {
 	}
 	var fe *actions.Failed
 	if errors.As(err, &fe) && fe.Action != nil {
-		return public(fe.Action.IncidentID, "❌ %s failed: %s. Use the Retry button to try again.", actionText(fe.Action), bot.Truncate(fe.Action.Error, 200))
+		return public(fe.Action.IncidentID, "%s failed: %s. Use the Retry button to try again.", actionText(fe.Action), bot.Truncate(fe.Action.Error, 200))
 	}
 	if errors.Is(err, actions.ErrState) || errors.Is(err, actions.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
 		return private("%v", err)
@@ -483,19 +483,19 @@ func (h *Handler) click(ctx context.Context, r *request) bot.Reply {
 		if err != nil {
 			return h.engineError(err)
 		}
-		return public(inc.ID, "🚫 %s rejected %s.", who, actionText(a))
+		return public(inc.ID, "%s rejected %s.", who, actionText(a))
 	case bot.VerbRevert:
 		a, err = h.o.Actions.Revert(ctx, id, r.by())
 		if err != nil {
 			return h.engineError(err)
 		}
-		return public(inc.ID, "↩️ %s undid %s.", who, actionText(a))
+		return public(inc.ID, "%s undid %s.", who, actionText(a))
 	case bot.VerbRetry:
 		a, err = h.o.Actions.Execute(ctx, id, r.by())
 		if err != nil {
 			return h.engineError(err)
 		}
-		return public(inc.ID, "🔁 %s retried %s — %s.", who, actionText(a), outcome(a))
+		return public(inc.ID, "%s retried %s — %s.", who, actionText(a), outcome(a))
 	}
 	return private("This button does nothing any more.")
 }
@@ -529,9 +529,9 @@ func (h *Handler) approve(ctx context.Context, r *request, inc *model.Incident, 
 		return h.engineError(err)
 	}
 	if out.PendingReview || (a.State == model.ActionSucceeded && out.State == model.ActionSucceeded) {
-		return public(inc.ID, "👍 %s kept %s.", r.in.User.Display(), actionText(out))
+		return public(inc.ID, "%s kept %s.", r.in.User.Display(), actionText(out))
 	}
-	return public(inc.ID, "👍 %s approved %s — %s.", r.in.User.Display(), actionText(out), outcome(out))
+	return public(inc.ID, "%s approved %s — %s.", r.in.User.Display(), actionText(out), outcome(out))
 }
 
 func (h *Handler) auditTwoPerson(ctx context.Context, r *request, inc *model.Incident, a *model.Action) {

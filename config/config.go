@@ -20,6 +20,7 @@ import (
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/ingest"
+	"github.com/warroom/warroom/sinks"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	// Chat: see chat.go.
 	Chat      Chat      `yaml:"chat"`
 	Platforms Platforms `yaml:"platforms"`
+	// Sinks forward every incident change and action result to the SIEM (Splunk HEC,
+	// Elasticsearch, syslog, a signed webhook), at least once, through a durable queue.
+	Sinks sinks.Config `yaml:"sinks"`
 }
 
 // Ingest tunes the HTTP receivers.

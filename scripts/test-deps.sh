@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go and gcc, from Debian's packages:
 #   iproute2   network namespaces for the nftables connector test
+#   chromium   headless browser for the web chat test (bot/local)
 # Run as root (CI and the project's machines are); elsewhere it only says what is missing
 # and the tests that need a missing part skip with a message naming it.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

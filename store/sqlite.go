@@ -17,6 +17,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/triage/model"
 )
 
 // Durability. The database runs in WAL mode with synchronous=NORMAL by default. A
@@ -47,6 +48,11 @@ type Options struct {
 	// FullSync makes every commit fsync (synchronous=FULL) so that it also survives a
 	// power failure, at the cost of one fsync per batch.
 	FullSync bool
+	// Feed, when set, is asked for every audit entry as it is appended, on the writer
+	// goroutine inside the entry's transaction: the payloads it returns are queued for
+	// the named sinks in that same transaction, so the SIEM hears of every recorded
+	// change at least once and never of one that was rolled back. It must not block.
+	Feed func(e *model.AuditEntry) (sinks []string, payload []byte)
 }
 
 const (

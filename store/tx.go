@@ -437,6 +437,13 @@ func (t *writeTx) AppendAudit(e *model.AuditEntry) error {
 	}
 	t.auditSeq, t.auditHash = ent.Seq, ent.Hash
 	*e = ent
+	if feed := t.w.opts.Feed; feed != nil {
+		if sinks, payload := feed(&ent); len(sinks) > 0 && payload != nil {
+			if err := t.EnqueueSinkEvents(sinks, [][]byte{payload}); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -206,7 +206,7 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 		kind := EventUpdated
 		var tl []model.TimelineEvent
 		add := func(k, text string, data any) {
-			ev := model.TimelineEvent{IncidentID: inc.ID, At: at, Actor: "system", Kind: k, Text: text}
+			ev := model.TimelineEvent{IncidentID: inc.ID, At: at, Actor: model.SystemActor, Kind: k, Text: text}
 			if data != nil {
 				ev.Data, _ = json.Marshal(data)
 			}
@@ -215,7 +215,7 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 		if c.Opened {
 			kind = EventOpened
 			add("opened", "Opened: "+inc.Title, map[string]any{"severity": inc.Severity, "category": inc.Category})
-			if err := auditAt(tx, at, "system", "incident.open", inc.Number, map[string]any{
+			if err := auditAt(tx, at, model.SystemActor, "incident.open", inc.Number, map[string]any{
 				"title": inc.Title, "severity": inc.Severity, "category": inc.Category, "kind": inc.Kind}); err != nil {
 				return err
 			}
@@ -229,7 +229,7 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 		if inc.Status == model.StatusMerged {
 			into := model.IncidentNumber(inc.MergedInto)
 			add("merged", "Merged into "+into, map[string]any{"into": into})
-			if err := auditAt(tx, at, "system", "incident.merge", inc.Number, map[string]any{"into": into}); err != nil {
+			if err := auditAt(tx, at, model.SystemActor, "incident.merge", inc.Number, map[string]any{"into": into}); err != nil {
 				return err
 			}
 			if kind != EventOpened {

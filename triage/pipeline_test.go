@@ -401,7 +401,7 @@ func TestPipelineIncidentRecords(t *testing.T) {
 	for _, a := range audit {
 		actions = append(actions, a.Action+" "+a.Actor)
 	}
-	for _, want := range []string{"incident.open system", "incident.merge system", "incident.status alice", "incident.status bob"} {
+	for _, want := range []string{"incident.open warroom", "incident.merge warroom", "incident.status alice", "incident.status bob"} {
 		if !slices.Contains(actions, want) {
 			t.Fatalf("audit %v lacks %q", actions, want)
 		}

@@ -117,7 +117,7 @@ func TestBrowserClickToContain(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1600, 1500),
+		chromedp.WindowSize(1600, 1200),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
@@ -139,7 +139,7 @@ func TestBrowserClickToContain(t *testing.T) {
 	}()
 	dir := artifacts(t)
 	shot := func(name string) {
-		buf, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		buf, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Errorf("screenshot %s: %v", name, err)
 			return
@@ -228,6 +228,8 @@ func TestBrowserClickToContain(t *testing.T) {
 		chromedp.WaitVisible(`//article[contains(@class,"kind-announcement")]//p[contains(., "Block 203.0.113.45/32 (24h) succeeded")]`),
 		chromedp.WaitVisible(`//article[contains(@class,"kind-opening")]//li[contains(., "Block 203.0.113.45/32 (24h) via edl — succeeded, verified")]`),
 	)
+	// The README shows the end of the room: the actions, the outcome, the replies.
+	run("scroll to the outcome", chromedp.Evaluate[chromedp.Void](`document.querySelector("#main").scrollTop = 1e6, undefined`))
 	shot("03-contained.png")
 	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
 		b, err := os.ReadFile(filepath.Join(dir, "03-contained.png"))

@@ -27,15 +27,21 @@ type subscriber struct {
 type hub struct {
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	// joined gets a signal (when it has room) each time a page subscribes.
+	joined chan struct{}
 }
 
-func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
+func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}, joined: make(chan struct{}, 1)} }
 
 func (h *hub) subscribe(user, csrf string) *subscriber {
 	s := &subscriber{user: user, csrf: csrf, ch: make(chan event, 64)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
+	select {
+	case h.joined <- struct{}{}:
+	default:
+	}
 	return s
 }
 
@@ -76,11 +82,4 @@ func (h *hub) closeAll() {
 		delete(h.subs, s)
 		close(s.ch)
 	}
-}
-
-// count is the number of open streams.
-func (h *hub) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
 }

@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io/fs"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -214,5 +213,3 @@ func RenderMessageHTML(room string, id int64, at time.Time, m *bot.Message) (str
 	c := &Chat{assets: a}
 	return c.renderMessage(msgView{ID: id, Room: room, Msg: m, CSRF: csrfPlaceholder, At: at.UTC().Format("15:04:05")})
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

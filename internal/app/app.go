@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,11 @@ import (
 	"github.com/warroom/warroom/ingest"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/playbooks"
+	"github.com/warroom/warroom/sinks"
+	_ "github.com/warroom/warroom/sinks/elastic"
+	_ "github.com/warroom/warroom/sinks/splunk"
+	_ "github.com/warroom/warroom/sinks/syslog"
+	_ "github.com/warroom/warroom/sinks/webhook"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
@@ -48,6 +54,9 @@ type App struct {
 	// Bot runs the incident rooms; Chat is the built-in web chat (nil when disabled).
 	Bot  *bot.Bot
 	Chat *local.Chat
+
+	// Sinks delivers audit entries to the SIEM (nil when no sink is configured).
+	Sinks *sinks.Dispatcher
 
 	srv       *http.Server
 	connClose func() error
@@ -97,9 +106,37 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var metrics *api.Metrics
+	outs, err := cfg.Sinks.Build(sinks.Env{Clock: o.Clock, Logger: o.Log, LookupEnv: func(k string) (string, bool) {
+		v := o.Getenv(k)
+		return v, v != ""
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("sinks: %w", err)
+	}
+	var (
+		feed       func(*model.AuditEntry) ([]string, []byte)
+		fed        atomic.Bool // the batch being committed queued SIEM events
+		dispatcher *sinks.Dispatcher
+		notify     atomic.Pointer[sinks.Dispatcher] // read by the store's writer goroutine
+	)
+	if len(outs) > 0 {
+		names := make([]string, len(outs))
+		for i, s := range outs {
+			names[i] = s.Name()
+		}
+		toEvent := auditFeed(names)
+		feed = func(e *model.AuditEntry) ([]string, []byte) {
+			fed.Store(true)
+			return toEvent(e)
+		}
+	}
 	st, err := store.OpenSQLite(ctx, cfg.Database, store.Options{
 		Clock: o.Clock,
+		Feed:  feed,
 		OnBatch: func(ops int, d time.Duration) {
+			if d := notify.Load(); fed.Swap(false) && d != nil {
+				d.Notify() // the events are committed: deliver them now
+			}
 			if metrics != nil {
 				metrics.CommitBatch.Observe(float64(ops))
 				metrics.CommitDuration.Observe(d.Seconds())
@@ -110,6 +147,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	metrics = api.NewMetrics(reg, st.CountIncidentsByStatus)
+	if len(outs) > 0 {
+		if dispatcher, err = sinks.NewDispatcher(sinks.Options{Queue: sinks.NewStoreQueue(st), Sinks: outs,
+			Delivery: cfg.Sinks.Delivery, Clock: o.Clock, Logger: o.Log}); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("sinks: %w", err)
+		}
+		notify.Store(dispatcher)
+	}
 	tc, err := TriageConfig(cfg.Correlation)
 	if err != nil {
 		st.Close()
@@ -141,7 +186,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if len(lists) > 0 {
 		srv.Handle("GET /edl/", edl.Mux(lists...))
 	}
-	a := &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Actions: eng, Log: o.Log, connClose: connClose}
+	a := &App{Config: cfg, Store: st, Pipeline: pipe, API: srv, Actions: eng, Log: o.Log, connClose: connClose, Sinks: dispatcher}
 	if err := a.newChat(cfg, secrets, o.Getenv, o.Clock, eng); err != nil {
 		connClose()
 		st.Close()
@@ -194,6 +239,7 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	}
 	stopActions := a.StartActions(ctx)
 	defer stopActions()
+	defer a.StartSinks(ctx)()
 	if a.Chat != nil {
 		a.srv.RegisterOnShutdown(a.Chat.CloseStreams)
 	}
@@ -221,7 +267,31 @@ func (a *App) Close() error {
 	if a.connClose != nil {
 		cerr = a.connClose()
 	}
-	return errors.Join(a.Store.Close(), cerr)
+	var serr error
+	if a.Sinks != nil {
+		serr = a.Sinks.Close()
+	}
+	return errors.Join(a.Store.Close(), cerr, serr)
+}
+
+// StartSinks delivers queued SIEM events until ctx ends or stop is called; what is
+// not delivered by then stays queued for the next start.
+func (a *App) StartSinks(ctx context.Context) (stop func()) {
+	if a.Sinks == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.Sinks.Run(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("sink delivery stopped", "error", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // StartActions runs the actions engine (planning and the TTL scheduler) until ctx

@@ -294,12 +294,16 @@ func (in *Incident) SetStatus(t Status, now time.Time) error {
 	return nil
 }
 
+// SystemActor is the actor recorded for what warroom does by itself: correlation,
+// playbook proposals, automatic actions, TTL rollbacks.
+const SystemActor = "warroom"
+
 // TimelineEvent is one line of an incident's history: who did what, when.
 type TimelineEvent struct {
 	ID         int64           `json:"id"`
 	IncidentID int64           `json:"incident_id"`
 	At         time.Time       `json:"at"`
-	Actor      string          `json:"actor"` // "system" for warroom itself
+	Actor      string          `json:"actor"` // SystemActor for warroom itself
 	Kind       string          `json:"kind"`  // opened, alert, merged, severity, status, note...
 	Text       string          `json:"text"`
 	Data       json.RawMessage `json:"data,omitempty"`
