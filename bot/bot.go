@@ -241,7 +241,11 @@ func (b *Bot) runRooms(ctx context.Context) {
 					break drain
 				}
 			}
+			b.syncDirty(ctx)
+			continue
 		case <-b.kick:
+			b.syncDirty(ctx)
+			continue
 		case <-tick.C:
 		}
 		b.Tick(ctx)
@@ -283,7 +287,27 @@ func (b *Bot) event(ev triage.Event) {
 	b.dirty[ev.IncidentID] = true
 }
 
-// Tick syncs the incidents marked dirty and those whose held-back update is due.
+// syncDirty syncs the incidents marked dirty, at once; quiet and due ones wait for
+// the next Tick.
+func (b *Bot) syncDirty(ctx context.Context) {
+	b.mu.Lock()
+	ids := make([]int64, 0, len(b.dirty))
+	for id := range b.dirty {
+		ids = append(ids, id)
+	}
+	clear(b.dirty)
+	b.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		b.syncOne(ctx, id)
+	}
+}
+
+// Tick syncs the incidents marked dirty, those whose held-back update is due, and
+// those with count-only changes whose status or severity moved too. Run calls it
+// every second.
 func (b *Bot) Tick(ctx context.Context) {
 	now := b.clk.Now()
 	b.mu.Lock()

@@ -38,7 +38,9 @@ func (p *nullPlatform) CreateRoom(ctx context.Context, s RoomSpec) (RoomRef, err
 func (p *nullPlatform) Post(ctx context.Context, r RoomRef, m *Message, o PostOptions) (MessageRef, error) {
 	return MessageRef{ID: fmt.Sprint(p.n.Add(1))}, nil
 }
-func (p *nullPlatform) Update(ctx context.Context, r RoomRef, ref MessageRef, m *Message) error { return nil }
+func (p *nullPlatform) Update(ctx context.Context, r RoomRef, ref MessageRef, m *Message) error {
+	return nil
+}
 
 // TestBusyIncidentIsSyncedOncePerInterval feeds the pipeline's events to the bot: an
 // incident that keeps receiving alerts is synced once per interval, while a change

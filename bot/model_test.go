@@ -209,7 +209,17 @@ func sampleView() *View {
 				State: model.ActionSucceeded, RequestedBy: "local:alice", Verified: true, ExpiresAt: &exp},
 			{ID: 9, IncidentID: 42, Kind: "isolate_host", Target: "web-1", Connector: "edr", State: model.ActionFailed,
 				RequestedBy: "local:bob", Error: "edr: 503 <@U999> unavailable"},
+			// Proposed by the playbook through the response engine; asked for in chat.
+			{ID: 10, IncidentID: 42, Kind: "block_ip", Target: "198.51.100.11/32", Connector: "edl", TTL: 24 * time.Hour,
+				State: model.ActionProposed, RequestedBy: "warroom", Policy: model.ApprovalPolicy{Approvers: 1, TwoPerson: true}},
+			// Proposed by the playbook; nobody asked yet.
+			{ID: 11, IncidentID: 42, Kind: "block_ip", Target: "198.51.100.12/32", Connector: "edl", TTL: 7 * 24 * time.Hour,
+				State: model.ActionProposed, RequestedBy: "warroom", Policy: model.ApprovalPolicy{Approvers: 1, TwoPerson: true}},
+			// Ran automatically, waiting for a human to keep or release it.
+			{ID: 12, IncidentID: 42, Kind: "isolate_host", Target: "laptop-7", Connector: "edr", State: model.ActionSucceeded,
+				RequestedBy: "warroom", Auto: true, PendingReview: true},
 		},
+		Requests: map[int64]string{10: "local:carol"},
 	}
 }
 

@@ -540,3 +540,58 @@ func suggesting(p *bot.PlaybookSet) *bot.PlaybookSet {
 	p.Suggest = true
 	return p
 }
+
+// ingestPair adds one brute-force alert from src against dst.
+func (e *env) ingestPair(src, dst string) {
+	e.t.Helper()
+	e.seq++
+	a := &model.Alert{Source: "suricata", Format: "suricata", Rule: "ET SCAN Potential SSH Scan", Title: "ET SCAN Potential SSH Scan",
+		Severity: model.SeverityMedium, Category: model.CategoryBruteforce, EventTime: t0.Add(time.Duration(e.seq) * time.Second),
+		Entities:    []model.Entity{{Kind: model.EntityIP, Value: src, Role: model.RoleSrc}, {Kind: model.EntityIP, Value: dst, Role: model.RoleDst}},
+		Fingerprint: fmt.Sprintf("fp-%d", e.seq)}
+	if _, err := e.pipe.Ingest(context.Background(), []*model.Alert{a}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestMergeIsAnnouncedOnceInBothRooms(t *testing.T) {
+	f := bottest.New(t, "slack")
+	e := newEnv(t, "", nil, f)
+	e.ingestPair("203.0.113.45", "172.16.5.10")
+	e.ingestPair("198.51.100.9", "172.16.9.20")
+	e.sync(1)
+	e.sync(2)
+	e.deliver()
+	if len(f.Rooms()) != 2 {
+		t.Fatalf("%d rooms before the merge, want 2", len(f.Rooms()))
+	}
+	// One alert links both incidents: one absorbs the other.
+	e.ingestPair("203.0.113.45", "172.16.9.20")
+	for range 2 {
+		e.sync(1)
+		e.sync(2)
+	}
+	e.deliver()
+	merged := 0
+	for _, r := range f.Rooms() {
+		n := 0
+		for _, m := range r.Messages {
+			if strings.HasPrefix(m.Latest().Key, "tl:") && strings.Contains(m.Latest().Text, "erged") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("room %s: merge announced %d times; messages %v", r.Name, n, r.Keys())
+		}
+		op, _ := r.Message("opening")
+		if op.Latest().Status == string(model.StatusMerged) {
+			merged++
+			if len(op.Latest().Buttons) != 0 || !strings.Contains(op.Latest().StatusLine, "Merged into INC-") {
+				t.Errorf("merged incident's opening: %q, %d buttons", op.Latest().StatusLine, len(op.Latest().Buttons))
+			}
+		}
+	}
+	if merged != 1 {
+		t.Errorf("%d rooms show a merged incident, want 1", merged)
+	}
+}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -202,9 +201,6 @@ func (l LocalChat) validate(listen string) error {
 	}
 	return l.CheckListen(listen)
 }
-
-// ErrNoUser is returned by LocalUser lookups that find no user.
-var ErrNoUser = errors.New("no such web chat user")
 
 // Display is the user's name for display.
 func (u LocalUser) Display() string {

@@ -202,7 +202,10 @@ func TestLocalRoomsAndMessagesAreIdempotent(t *testing.T) {
 		t.Errorf("repeated post: added %v %v, %+v", added1, added2, m2)
 	}
 	var up *LocalMessage
-	submit(t, s, func(tx Tx) (err error) { up, err = tx.UpdateLocalMessage(m1.ID, []byte(`{"text":"c"}`), time.Time{}); return err })
+	submit(t, s, func(tx Tx) (err error) {
+		up, err = tx.UpdateLocalMessage(m1.ID, []byte(`{"text":"c"}`), time.Time{})
+		return err
+	})
 	if up.Rev != 2 || string(up.Body) != `{"text":"c"}` {
 		t.Errorf("updated message: %+v", up)
 	}

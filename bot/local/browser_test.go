@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -240,6 +241,17 @@ func TestBrowserClickToContain(t *testing.T) {
 			t.Errorf("update docs/img/webchat.png: %v", err)
 		}
 	}
+
+	// The dark theme follows the system setting.
+	if _, err := chromedp.Call(bctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatalf("emulate the dark theme: %v", err)
+	}
+	bg, err := chromedp.Run(bctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	if err != nil || bg != "rgb(15, 18, 22)" {
+		t.Errorf("dark theme background %q, %v", bg, err)
+	}
+	shot("04-dark.png")
 
 	// The firewall's feed lists the address.
 	resp, err = http.Get(base + "/edl/warroom-block.txt")

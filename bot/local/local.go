@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -88,6 +89,9 @@ type Chat struct {
 	limiter *limiter
 
 	interact Interactor
+
+	roomsMu    sync.Mutex
+	roomsTimer *time.Timer
 }
 
 type user struct {
@@ -274,14 +278,30 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// publishRooms sends the room list to every open page.
-func (c *Chat) publishRooms(ctx context.Context) {
-	html, err := c.roomsFragment(ctx, "")
-	if err != nil {
-		c.log.Warn("web chat: render the room list", "err", err)
-		return
+// roomsDelay gathers room list changes: the list is rendered (one incident read per
+// room) and sent at most once per delay, however many messages change meanwhile.
+const roomsDelay = 200 * time.Millisecond
+
+// publishRooms sends the room list to every open page, shortly.
+func (c *Chat) publishRooms(context.Context) {
+	c.roomsMu.Lock()
+	defer c.roomsMu.Unlock()
+	if c.roomsTimer != nil {
+		return // a send is already scheduled and will see this change
 	}
-	c.hub.publish(event{name: "rooms", data: mustJSON(map[string]string{"html": html})})
+	c.roomsTimer = time.AfterFunc(roomsDelay, func() {
+		c.roomsMu.Lock()
+		c.roomsTimer = nil
+		c.roomsMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		html, err := c.roomsFragment(ctx, "")
+		if err != nil {
+			c.log.Warn("web chat: render the room list", "err", err)
+			return
+		}
+		c.hub.publish(event{name: "rooms", data: mustJSON(map[string]string{"html": html})})
+	})
 }
 
 // publishMessage sends a new or changed message to every open page, and the room list
@@ -297,5 +317,13 @@ func (c *Chat) publishMessage(ctx context.Context, m *store.LocalMessage) {
 }
 
 // CloseStreams ends every live update stream (at shutdown, so the server need not
-// wait for them).
-func (c *Chat) CloseStreams() { c.hub.closeAll() }
+// wait for them) and any pending room list send.
+func (c *Chat) CloseStreams() {
+	c.roomsMu.Lock()
+	if c.roomsTimer != nil {
+		c.roomsTimer.Stop()
+		c.roomsTimer = nil
+	}
+	c.roomsMu.Unlock()
+	c.hub.closeAll()
+}

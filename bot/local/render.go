@@ -43,10 +43,10 @@ func loadAssets() (*assets, error) {
 // roomItem is one line of the room list.
 type roomItem struct {
 	Name, Number, Title, Severity, Status, StatusText string
-	Alerts                                           int
-	Live, Drill                                      bool
-	sev                                              model.Severity
-	id                                               int64
+	Alerts                                            int
+	Live, Drill                                       bool
+	sev                                               model.Severity
+	id                                                int64
 }
 
 // msgView is one message as a page shows it.

@@ -87,7 +87,9 @@ func (c *Chat) withUser(h http.HandlerFunc) http.HandlerFunc {
 
 func sessionOf(r *http.Request) *session { return r.Context().Value(ctxSession{}).(*session) }
 
-func wantsJSON(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "application/json") }
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -298,7 +300,10 @@ func (c *Chat) post(kind bot.InteractionKind) http.HandlerFunc {
 func (c *Chat) events(w http.ResponseWriter, r *http.Request) {
 	se := sessionOf(r)
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	// A stream outlives the server's read and write timeouts (an expired read deadline
+	// would end the request).
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -242,6 +242,7 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 	defer a.StartSinks(ctx)()
 	if a.Chat != nil {
 		a.srv.RegisterOnShutdown(a.Chat.CloseStreams)
+		a.Log.Info("web chat", "url", "http://"+ln.Addr().String()+"/chat/")
 	}
 	defer a.StartChat(ctx)()
 	errc := make(chan error, 1)
