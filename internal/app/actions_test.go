@@ -25,6 +25,8 @@ import (
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/internal/app"
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/sinks"
+	"github.com/warroom/warroom/sinks/sinktest"
 	"github.com/warroom/warroom/triage/model"
 	"github.com/warroom/warroom/triage/scenario"
 )
@@ -287,11 +289,75 @@ func bruteForceFlow(t *testing.T, s *responseServer, connector, diff string, pre
 }
 
 func TestBruteForceBlockedThroughTheAPI(t *testing.T) {
-	s := newResponseServer(t, nil)
+	// The SIEM side of the closed loop: a strict Splunk HEC fake and a strict
+	// Elasticsearch fake receive every record.
+	hec := sinktest.NewHEC(t, "hec-token-for-test")
+	es := sinktest.NewElastic(t, sinktest.ElasticAuth{APIKey: "ZXMta2V5LWZvci10ZXN0"})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hec"), []byte("hec-token-for-test"), 0o600)
+	os.WriteFile(filepath.Join(dir, "es"), []byte("ZXMta2V5LWZvci10ZXN0"), 0o600)
+	s := newResponseServer(t, func(c *config.Config) {
+		sc, err := sinks.ParseConfig([]byte(fmt.Sprintf(`outputs:
+  - {name: splunk, type: splunk, url: %q, token_file: %q}
+  - {name: elastic, type: elastic, url: %q, index: warroom-events, auth: api_key, token_file: %q}
+`, hec.URL(), filepath.Join(dir, "hec"), es.URL(), filepath.Join(dir, "es"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Sinks = sc
+	})
 	ctx := context.Background()
+	sctx, stopSinks := context.WithCancel(ctx)
+	defer s.App.StartSinks(sctx)()
+	defer stopSinks()
 	bruteForceFlow(t, s, "edl", "add 203.0.113.45/32 to EDL warroom-block, timeout 24h", func() bool {
 		return strings.Contains(s.edl(t), "203.0.113.45\n")
 	})
+	// Every action step of the flow reached both SIEMs: the proposal, the refusal of
+	// the requester's own approval, the approval, success and the rollback at expiry.
+	wantTypes := []string{"incident.open", "incident.playbook", "action.proposed", "action.refused", "action.approved",
+		"action.succeeded", "action.expired"}
+	seen := func(types []string) bool {
+		got := map[string]bool{}
+		for _, ty := range types {
+			got[ty] = true
+		}
+		for _, w := range wantTypes {
+			if !got[w] {
+				return false
+			}
+		}
+		return true
+	}
+	// Every audit entry so far goes to both; wait for that many.
+	entries, err := s.App.Store.Audit(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := hec.Wait(wctx, len(entries)); err != nil {
+		t.Fatalf("HEC got %d of %d records: %v", len(hec.Events()), len(entries), err)
+	}
+	if err := es.Wait(wctx, len(entries)); err != nil {
+		t.Fatalf("Elasticsearch got %d of %d records: %v", len(es.Docs()), len(entries), err)
+	}
+	var hecTypes, esTypes []string
+	for _, ev := range hec.Events() {
+		var e sinks.Event
+		if json.Unmarshal(ev.Event, &e) == nil {
+			hecTypes = append(hecTypes, string(e.Type))
+		}
+	}
+	for _, d := range es.Docs() {
+		var e sinks.Event
+		if json.Unmarshal(d.Source, &e) == nil {
+			esTypes = append(esTypes, string(e.Type))
+		}
+	}
+	if !seen(hecTypes) || !seen(esTypes) {
+		t.Fatalf("SIEM records incomplete; HEC got %v, Elasticsearch got %v; want all of %v", hecTypes, esTypes, wantTypes)
+	}
 
 	// The rules about people and the guardrails, through the API.
 	list, err := s.Bob.Actions(ctx, "INC-0001")
