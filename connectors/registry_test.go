@@ -115,7 +115,7 @@ func TestDecodeStrict(t *testing.T) {
 		{name: "bad type", in: "nested: {depth: deep}\n", err: "line 1: cannot unmarshal !!str `deep` into int"},
 		{name: "bad duration", in: "timeout: soon\n", err: "line 1: cannot unmarshal !!str `soon` into time.Duration"},
 		{name: "not a mapping", in: "- a\n- b\n", err: "line 1: settings must be a mapping of keys to values"},
-		{name: "duplicate key", in: "address: a\naddress: b\n", err: `line 2: mapping key "address" already defined at line 1`},
+		{name: "duplicate key", in: "address: a\naddress: b\n", err: `line 2: key "address" is given twice`},
 		{name: "bad yaml", in: "address: [\n", err: "settings are not valid YAML: line 1: did not find expected node content"},
 	}
 	for _, tt := range tests {
