@@ -369,24 +369,12 @@ func incidents(args []string, stdout io.Writer) error {
 
 func auditVerify(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file")
-	db := fs.String("db", "", "SQLite file (default: the config's database)")
+	open := storeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path := *db
-	if path == "" {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = cfg.Database
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, path, store.Options{})
+	st, _, err := open(ctx)
 	if err != nil {
 		return err
 	}
@@ -397,4 +385,26 @@ func auditVerify(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "audit chain OK: %d entries verified\n", n)
 	return nil
+}
+
+// storeFlags adds --config and --db to fs and returns a function that opens the
+// database they name (the --db file, else the configuration's), which must exist.
+func storeFlags(fs *flag.FlagSet) func(context.Context) (*store.SQLite, string, error) {
+	cfgPath := fs.String("config", "", "configuration file")
+	db := fs.String("db", "", "SQLite file (default: the config's database)")
+	return func(ctx context.Context) (*store.SQLite, string, error) {
+		path := *db
+		if path == "" {
+			cfg, err := loadConfig(*cfgPath)
+			if err != nil {
+				return nil, "", err
+			}
+			path = cfg.Database
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, "", fmt.Errorf("database: %w", err)
+		}
+		st, err := store.OpenSQLite(ctx, path, store.Options{})
+		return st, path, err
+	}
 }

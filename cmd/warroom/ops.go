@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
-
-	"github.com/warroom/warroom/store"
 )
 
 // health asks a running server's /healthz; the container HEALTHCHECK uses it, since
@@ -42,27 +39,15 @@ func health(args []string, stdout io.Writer) error {
 // backup copies the database with SQLite's online backup API while the server runs.
 func backup(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file")
-	db := fs.String("db", "", "SQLite file (default: the config's database)")
+	open := storeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New("usage: warroom backup [--config FILE] [--db PATH] DEST")
 	}
-	path := *db
-	if path == "" {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		path = cfg.Database
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, path, store.Options{})
+	st, path, err := open(ctx)
 	if err != nil {
 		return err
 	}
