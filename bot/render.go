@@ -187,14 +187,14 @@ func TemplateNarrative(v *View) Narrative {
 	}
 	var proposed, done []string
 	for _, p := range v.Proposals {
-		proposed = append(proposed, strings.ToLower(actionLabel(p.Kind, p.Target, p.TTL)))
+		proposed = append(proposed, strings.ToLower(ActionLabel(p.Kind, p.Target, p.TTL)))
 	}
 	for _, a := range v.Actions {
 		switch a.State {
 		case model.ActionProposed, model.ActionApproved, model.ActionRunning:
-			proposed = append(proposed, strings.ToLower(actionLabel(a.Kind, a.Target, a.TTL)))
+			proposed = append(proposed, strings.ToLower(ActionLabel(a.Kind, a.Target, a.TTL)))
 		case model.ActionSucceeded:
-			done = append(done, strings.ToLower(actionLabel(a.Kind, a.Target, a.TTL)))
+			done = append(done, strings.ToLower(ActionLabel(a.Kind, a.Target, a.TTL)))
 		}
 	}
 	if len(done) > 0 {
@@ -290,7 +290,7 @@ func kindVerb(kind string) string {
 }
 
 // actionLabel is "Block 203.0.113.45/32 (24h)".
-func actionLabel(kind, target string, ttl time.Duration) string {
+func ActionLabel(kind, target string, ttl time.Duration) string {
 	l := kindVerb(kind) + " " + CleanText(target)
 	if ttl > 0 {
 		l += " (" + fmtTTL(ttl) + ")"
@@ -320,7 +320,7 @@ func ApprovalState(a *model.Action, requester string) string {
 }
 
 func actionLine(a *model.Action, requester string) string {
-	l := actionLabel(a.Kind, a.Target, a.TTL)
+	l := ActionLabel(a.Kind, a.Target, a.TTL)
 	if a.Connector != "" {
 		l += " via " + CleanText(a.Connector)
 	}
@@ -371,7 +371,7 @@ func actionLine(a *model.Action, requester string) string {
 func actionsSection(v *View) (Section, bool) {
 	s := Section{Title: "Actions"}
 	for _, p := range v.Proposals {
-		line := actionLabel(p.Kind, p.Target, p.TTL)
+		line := ActionLabel(p.Kind, p.Target, p.TTL)
 		if p.Connector != "" {
 			line += " via " + CleanText(p.Connector)
 		}
@@ -408,7 +408,7 @@ func buttons(v *View, mint Minter) ([]Button, error) {
 		return nil
 	}
 	for _, p := range v.Proposals {
-		label := actionLabel(p.Kind, p.Target, p.TTL)
+		label := ActionLabel(p.Kind, p.Target, p.TTL)
 		b := Button{Label: Truncate(label, 75), Style: StyleDanger, Confirm: &Confirm{
 			Title: Truncate(label+"?", 100),
 			Text:  proposalConfirm(p),
@@ -419,7 +419,7 @@ func buttons(v *View, mint Minter) ([]Button, error) {
 	}
 	for _, a := range v.Actions {
 		id := strconv.FormatInt(a.ID, 10)
-		label := actionLabel(a.Kind, a.Target, a.TTL)
+		label := ActionLabel(a.Kind, a.Target, a.TTL)
 		switch a.State {
 		case model.ActionProposed:
 			// Nobody has asked for a playbook's proposal yet: the first click asks
@@ -479,7 +479,7 @@ func revertible(kind string) bool {
 }
 
 func proposalConfirm(p Proposal) string {
-	s := "Requests: " + strings.ToLower(actionLabel(p.Kind, p.Target, p.TTL))
+	s := "Requests: " + strings.ToLower(ActionLabel(p.Kind, p.Target, p.TTL))
 	if p.Connector != "" {
 		s += " through " + CleanText(p.Connector)
 	}
@@ -495,7 +495,7 @@ func proposalConfirm(p Proposal) string {
 }
 
 func approveConfirm(a *model.Action) string {
-	s := "Approves: " + strings.ToLower(actionLabel(a.Kind, a.Target, a.TTL)) + "."
+	s := "Approves: " + strings.ToLower(ActionLabel(a.Kind, a.Target, a.TTL)) + "."
 	if d := strings.TrimSpace(a.Diff); d != "" {
 		s += " Change: " + CleanText(Truncate(d, 200))
 	}

@@ -87,7 +87,7 @@ var announcedStates = map[model.ActionState]bool{
 }
 
 func announceAction(a *model.Action) string {
-	l := actionLabel(a.Kind, a.Target, a.TTL)
+	l := ActionLabel(a.Kind, a.Target, a.TTL)
 	switch a.State {
 	case model.ActionSucceeded:
 		s := "" + l + " succeeded"

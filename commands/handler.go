@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/warroom/warroom/actions"
 	"github.com/warroom/warroom/bot"
@@ -320,41 +319,7 @@ func (h *Handler) assign(ctx context.Context, r *request, inc *model.Incident, u
 }
 
 // actionText is "Block 203.0.113.45/32 (24h)".
-func actionText(a *model.Action) string {
-	s := kindVerb(a.Kind) + " " + a.Target
-	if a.TTL > 0 {
-		s += " (" + ttlText(a.TTL) + ")"
-	}
-	return s
-}
-
-func kindVerb(kind string) string {
-	switch kind {
-	case "block_ip":
-		return "Block"
-	case "unblock_ip":
-		return "Unblock"
-	case "isolate_host":
-		return "Isolate"
-	case "release_host":
-		return "Release"
-	case "webhook":
-		return "Notify"
-	}
-	return kind
-}
-
-func ttlText(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	case d >= time.Hour && d%time.Hour == 0:
-		return strconv.Itoa(int(d/time.Hour)) + "h"
-	case d%time.Minute == 0:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	}
-	return d.String()
-}
+func actionText(a *model.Action) string { return bot.ActionLabel(a.Kind, a.Target, a.TTL) }
 
 // outcome describes where an action stands after a change.
 func outcome(a *model.Action) string {
