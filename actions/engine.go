@@ -45,6 +45,11 @@ type IncidentEvents interface {
 	Subscribe() (<-chan triage.Event, func())
 }
 
+// IncidentStatus moves incidents: a verified containment marks its incident contained.
+type IncidentStatus interface {
+	SetStatus(ctx context.Context, incidentID int64, to model.Status, actor, note string) (*model.Incident, error)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Store Store
@@ -63,8 +68,12 @@ type Options struct {
 	Playbooks *playbooks.Set
 	// Events, when set, makes Run plan incidents as they become notifiable or change.
 	Events IncidentEvents
-	Clock  clock.Clock
-	Log    *slog.Logger
+	// Incidents, when set, is told when a containment (block_ip, isolate_host) has
+	// succeeded and been verified, so an open or acknowledged incident becomes
+	// contained, stamped with the time and the person whose approval ran it.
+	Incidents IncidentStatus
+	Clock     clock.Clock
+	Log       *slog.Logger
 	// DefaultTTL is given to a containment proposed without a TTL (default 24h); the
 	// guardrails still bound it.
 	DefaultTTL time.Duration

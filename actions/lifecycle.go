@@ -10,6 +10,7 @@ import (
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
 )
 
@@ -598,10 +599,27 @@ func (e *Engine) run(ctx context.Context, a *model.Action, by Actor) (*model.Act
 	if out.ExpiresAt != nil {
 		e.Wake()
 	}
+	if kind == "succeeded" {
+		e.markContained(ctx, out, by)
+	}
 	if kind == "failed" {
 		return out, &Failed{Action: out, Err: err}
 	}
 	return out, nil
+}
+
+// markContained moves the incident to contained after a verified containment that
+// changed something real (not a dry run). An incident already contained, resolved or
+// closed stays as it is.
+func (e *Engine) markContained(ctx context.Context, a *model.Action, by Actor) {
+	if e.opts.Incidents == nil || !a.Verified || a.DryRun || !connectors.ActionKind(a.Kind).Containment() {
+		return
+	}
+	note := fmt.Sprintf("%s succeeded and is verified (action %d)", describe(a), a.ID)
+	_, err := e.opts.Incidents.SetStatus(context.WithoutCancel(ctx), a.IncidentID, model.StatusContained, by.Name, note)
+	if err != nil && !errors.Is(err, triage.ErrTransition) {
+		e.log.Warn("could not mark the incident contained", "incident", a.IncidentID, "action", a.ID, "error", err)
+	}
 }
 
 func outcome(err error) string {

@@ -228,6 +228,8 @@ func TestBrowserClickToContain(t *testing.T) {
 		chromedp.Click(approve),
 		chromedp.WaitVisible(`//article[contains(@class,"kind-announcement")]//p[contains(., "Block 203.0.113.45/32 (24h) succeeded")]`),
 		chromedp.WaitVisible(`//article[contains(@class,"kind-opening")]//li[contains(., "Block 203.0.113.45/32 (24h) via edl — succeeded, verified")]`),
+		// The verified block marks the incident contained; the room list follows.
+		chromedp.WaitVisible(chromedp.CSS(`li.room[data-room^="inc-0001-ssh-brute-force-203-0-113-45"] .badge.st-contained`)),
 	)
 	// The README shows the end of the room: the actions, the outcome, the replies.
 	run("scroll to the outcome", chromedp.Evaluate[chromedp.Void](`document.querySelector("#main").scrollTop = 1e6, undefined`))

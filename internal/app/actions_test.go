@@ -253,6 +253,20 @@ func bruteForceFlow(t *testing.T, s *responseServer, connector, diff string, pre
 	if !present() {
 		t.Fatal("the block is not in place after the approval")
 	}
+	// The verified containment marks the incident contained, by bob, at that time.
+	detail, err := s.Alice.Incident(ctx, ref)
+	if err != nil || detail.Status != model.StatusContained || detail.ContainedAt == nil || !detail.ContainedAt.Equal(*done.ExecutedAt) {
+		t.Fatalf("incident after the verified block: %+v %v", detail.Incident, err)
+	}
+	containedBy := ""
+	for _, ev := range detail.Timeline {
+		if ev.Kind == "status" && strings.Contains(ev.Text, "contained") {
+			containedBy = ev.Actor
+		}
+	}
+	if containedBy != "bob" {
+		t.Errorf("timeline records the containment by %q; want bob", containedBy)
+	}
 
 	// The SIEM sinks forward the audit log: the whole life cycle is there, attributed.
 	entries, err := s.App.Store.Audit(ctx, 0, 1000)

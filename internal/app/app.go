@@ -369,11 +369,12 @@ func NewActions(ctx context.Context, cfg *config.Config, st *store.SQLite, pipe 
 		return fail(fmt.Errorf("playbooks: %w", err))
 	}
 	var events actions.IncidentEvents
+	var incidents actions.IncidentStatus
 	if pipe != nil {
-		events = pipe
+		events, incidents = pipe, pipe
 	}
 	eng, err := actions.New(ctx, actions.Options{Store: st, Connectors: conns, Retry: retry, Breakers: breakers,
-		Guard: guard, Playbooks: set, Events: events, Clock: clk, Log: log})
+		Guard: guard, Playbooks: set, Events: events, Incidents: incidents, Clock: clk, Log: log})
 	if err != nil {
 		return fail(err)
 	}
