@@ -17,7 +17,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
       -ldflags "-linkmode external -extldflags '-static' -s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" \
       -o /out/warroom ./cmd/warroom \
  && mkdir -p /out/data /out/etc/warroom \
- && cp config.example.yaml /out/etc/warroom/config.yaml
+ && cp deploy/config.docker.yaml /out/etc/warroom/config.yaml
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/warroom /warroom

@@ -29,7 +29,7 @@ if command -v file >/dev/null 2>&1; then
 fi
 if ldd "$out/warroom" >/dev/null 2>&1; then fail "ldd lists dynamic dependencies"; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WARROOM_INGEST_TOKEN=check WARROOM_API_TOKEN=check "$out/warroom" serve --config config.example.yaml \
+WARROOM_INGEST_TOKEN=check WARROOM_API_TOKEN=check "$out/warroom" serve --config deploy/config.docker.yaml \
   --listen "127.0.0.1:$port" --db "$out/w.db" >"$out/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
