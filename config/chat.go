@@ -33,7 +33,9 @@ type ChatRole struct {
 
 // Platforms configures the chat platforms incident rooms open on.
 type Platforms struct {
-	Local LocalChat `yaml:"local"`
+	Local   LocalChat   `yaml:"local"`
+	Slack   SlackChat   `yaml:"slack"`
+	Discord DiscordChat `yaml:"discord"`
 }
 
 // LocalChat is the built-in web chat, served on the main listener under /chat/.

@@ -9,7 +9,7 @@ import (
 )
 
 // wantUnknownTopKey is the error for an unknown top-level key: it lists every key.
-const wantUnknownTopKey = `line 2: unknown key "lissen"; allowed here: listen, database, log_level, generate_missing_secrets, memory_limit_mb, ingest, sources, api, correlation, categories, connectors, guardrails, playbooks, chat, platforms, sinks`
+const wantUnknownTopKey = `line 2: unknown key "lissen"; allowed here: listen, database, log_level, generate_missing_secrets, memory_limit_mb, ingest, sources, api, correlation, categories, connectors, guardrails, playbooks, chat, platforms, sinks, ai, drills`
 
 func TestChatDefaults(t *testing.T) {
 	c, err := Parse([]byte("sources:\n  - {name: s, format: generic, token_env: T}\n"))

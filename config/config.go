@@ -60,6 +60,10 @@ type Config struct {
 	// Sinks forward every incident change and action result to the SIEM (Splunk HEC,
 	// Elasticsearch, syslog, a signed webhook), at least once, through a durable queue.
 	Sinks sinks.Config `yaml:"sinks"`
+	// AI: the model that writes incident narratives; see ai.go.
+	AI AI `yaml:"ai"`
+	// Drills: scheduled gap drills; see drills.go.
+	Drills Drills `yaml:"drills"`
 }
 
 // Ingest tunes the HTTP receivers.
@@ -351,7 +355,15 @@ func (c *Config) Validate() error {
 	if err := c.validateResponse(); err != nil {
 		return err
 	}
-	return c.validateChat()
+	if err := c.validateChat(); err != nil {
+		return err
+	}
+	for _, v := range []func() error{c.validateSlack, c.validateDiscord, c.validateAI, c.validateDrills} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s Secret) validate(where string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,42 @@ import (
 type chatParts struct {
 	mu   sync.Mutex
 	stop func()
+	// extra are the platforms besides the web chat (Slack, Discord).
+	extra []*PlatformPart
 }
+
+// PlatformEnv is what a platform builder gets: the configuration, the secrets
+// resolver, the clock, the app (its Store, Log and API mux) and the roles.
+type PlatformEnv struct {
+	App     *App
+	Config  *config.Config
+	Secrets *config.Secrets
+	Getenv  func(string) string
+	Clock   clock.Clock
+	Roles   *bot.Roles
+}
+
+// PlatformPart is a chat platform built from the configuration.
+type PlatformPart struct {
+	Platform bot.Platform
+	// Invite lists the users invited into each new room (may be empty).
+	Invite []string
+	// Attach, when set, is called once the bot exists, so the platform can hand it
+	// the clicks and commands it receives.
+	Attach func(b *bot.Bot)
+	// Start, when set, runs the platform's connections (Socket Mode, the gateway)
+	// until ctx ends; it returns when they have stopped.
+	Start func(ctx context.Context)
+}
+
+// narratorBuilder, when set (by the AI narrative wiring), builds the bot's narrator;
+// it may return nil, nil when no model is configured.
+var narratorBuilder func(env PlatformEnv) (bot.Narrator, error)
+
+// platformBuilders build the chat platforms besides the web chat, by name. A builder
+// returns nil, nil when its platform is not enabled. Each platform's file registers
+// itself in init.
+var platformBuilders = map[string]func(env PlatformEnv) (*PlatformPart, error){}
 
 // newChat builds the chat layer: the roles, the web chat (mounted on the API's mux
 // under /chat/, with / redirecting to it), the command handlers and the bot.
@@ -69,6 +105,21 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 		a.Chat = chat
 		platforms = append(platforms, chat)
 	}
+	invite := map[string][]string{}
+	for _, name := range sortedKeys(platformBuilders) {
+		part, err := platformBuilders[name](PlatformEnv{App: a, Config: cfg, Secrets: secrets, Getenv: getenv, Clock: clk, Roles: roles})
+		if err != nil {
+			return fmt.Errorf("platforms.%s: %w", name, err)
+		}
+		if part == nil {
+			continue
+		}
+		platforms = append(platforms, part.Platform)
+		if len(part.Invite) > 0 {
+			invite[part.Platform.Name()] = part.Invite
+		}
+		a.chat.extra = append(a.chat.extra, part)
+	}
 	set, err := playbooks.LoadWith(playbooks.Options{Dir: cfg.Playbooks.Dir, InternalNetworks: cfg.Playbooks.Networks(),
 		MaxTTL: time.Duration(cfg.Playbooks.MaxTTL), MaxAutoTargets: cfg.Playbooks.MaxAutoTargets, Logger: a.Log})
 	if err != nil {
@@ -83,19 +134,39 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 	if err != nil {
 		return err
 	}
-	b, err := bot.New(bot.Options{Store: a.Store, Platforms: platforms, Handler: handler, Clock: clk,
+	var narrator bot.Narrator
+	if narratorBuilder != nil {
+		if narrator, err = narratorBuilder(PlatformEnv{App: a, Config: cfg, Secrets: secrets, Getenv: getenv, Clock: clk, Roles: roles}); err != nil {
+			return fmt.Errorf("ai: %w", err)
+		}
+	}
+	b, err := bot.New(bot.Options{Narrator: narrator, Store: a.Store, Platforms: platforms, Handler: handler, Clock: clk,
 		Log: a.Log.With("component", "chat"), Interval: time.Duration(cfg.Chat.UpdateInterval), Playbooks: pbs,
-		Events: a.Pipeline})
+		Events: a.Pipeline, Invite: invite})
 	if err != nil {
 		return err
 	}
 	a.Bot = b
+	for _, p := range a.chat.extra {
+		if p.Attach != nil {
+			p.Attach(b)
+		}
+	}
 	if a.Chat != nil {
 		a.Chat.Attach(b)
 		a.API.Handle("/chat/", a.Chat.Handler())
 		a.API.Handle("GET /{$}", local.RedirectHome())
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // readHash reads a web chat user's bcrypt hash from its environment variable or file.
@@ -174,6 +245,15 @@ func (a *App) StartChat(ctx context.Context) func() {
 		defer wg.Done()
 		a.Bot.Run(ctx)
 	}()
+	for _, p := range a.chat.extra {
+		if p.Start != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.Start(ctx)
+			}()
+		}
+	}
 	if src := a.actionKicks(); src != nil {
 		wg.Add(1)
 		go func() {
