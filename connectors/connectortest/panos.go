@@ -1,0 +1,627 @@
+package connectortest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/pem"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// firewallFaults is the fault injection the firewall fakes (PANOS, FortiGate,
+// OPNsense) share: queued failures, latency, refused credentials and a count of
+// accepted state-changing calls.
+type firewallFaults struct {
+	fmu       sync.Mutex
+	failLeft  int
+	failCode  int
+	latency   time.Duration
+	reject    bool
+	mutations int
+}
+
+// FailNext makes the next n API calls (not token or key requests) answer with
+// status and the vendor's error body; a 429 carries Retry-After: 1.
+func (b *firewallFaults) FailNext(status, n int) {
+	b.fmu.Lock()
+	b.failCode, b.failLeft = status, n
+	b.fmu.Unlock()
+}
+
+// SetLatency delays every answer by d (0: none).
+func (b *firewallFaults) SetLatency(d time.Duration) {
+	b.fmu.Lock()
+	b.latency = d
+	b.fmu.Unlock()
+}
+
+// Mutations counts the state-changing calls accepted so far.
+func (b *firewallFaults) Mutations() int {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	return b.mutations
+}
+
+func (b *firewallFaults) mutated() {
+	b.fmu.Lock()
+	b.mutations++
+	b.fmu.Unlock()
+}
+
+func (b *firewallFaults) rejecting() bool {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	return b.reject
+}
+
+func (b *firewallFaults) setReject(v bool) {
+	b.fmu.Lock()
+	b.reject = v
+	b.fmu.Unlock()
+}
+
+// delay holds the answer for the configured latency; false when the client gave up
+// first. It reads the body first: the server notices a client that went away only
+// once the body is consumed.
+func (b *firewallFaults) delay(r *http.Request) bool {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	b.fmu.Lock()
+	d := b.latency
+	b.fmu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// takeFailure consumes one queued failure.
+func (b *firewallFaults) takeFailure() (int, bool) {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if b.failLeft <= 0 {
+		return 0, false
+	}
+	b.failLeft--
+	return b.failCode, true
+}
+
+// newFirewallTLSFake starts an HTTPS server on 127.0.0.1 and writes its certificate to a PEM
+// file the connector under test can trust through ca_file.
+func newFirewallTLSFake(tb testing.TB, h http.Handler) (*httptest.Server, string) {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are tested on purpose
+	srv.StartTLS()
+	tb.Cleanup(srv.Close)
+	ca := filepath.Join(tb.TempDir(), "fake-ca.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(ca, block, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return srv, ca
+}
+
+func fwRandomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// PANOS is a strict fake of the PAN-OS XML API (/api/) on 127.0.0.1 over HTTPS. It
+// implements type=keygen, type=user-id (uid-message register and unregister of IP
+// tags, with timeout and persistent attributes) and type=op "show object
+// registered-ip" filtered by ip or by tag (with limit and start-point). Keys travel
+// in the X-PAN-KEY header or the key parameter. Anything else is answered with
+// PAN-OS's own <response status="error" code="..."> and, when the connector under
+// test is at fault, fails the test.
+type PANOS struct {
+	URL    string // https://127.0.0.1:port
+	CAFile string // PEM file holding the server certificate
+	// User and Password are the credentials type=keygen accepts.
+	User, Password string
+	// Vsys lists the virtual systems (default vsys1).
+	Vsys []string
+	// Now is the fake's clock for tag timeouts (default time.Now).
+	Now func() time.Time
+
+	firewallFaults
+	tb     testing.TB
+	mu     sync.Mutex
+	key    map[string]bool                         // keys the firewall accepts
+	issued []string                                // every key issued, in order
+	reg    map[string]map[string]map[string]panTag // vsys → address → tag → registration
+}
+
+type panTag struct {
+	expires    time.Time // zero: no timeout
+	persistent bool
+}
+
+var _ Faults = (*PANOS)(nil)
+
+// NewPANOS starts the fake, closed when the test ends.
+func NewPANOS(tb testing.TB) *PANOS {
+	tb.Helper()
+	p := &PANOS{User: "warroom-api", Password: "pan-" + fwRandomHex(8), Vsys: []string{"vsys1"}, Now: time.Now, tb: tb,
+		key: map[string]bool{}, reg: map[string]map[string]map[string]panTag{}}
+	srv, ca := newFirewallTLSFake(tb, http.HandlerFunc(p.serve))
+	p.URL, p.CAFile = srv.URL, ca
+	return p
+}
+
+// IssueKey returns a key the firewall accepts, as an administrator would generate
+// in the web interface.
+func (p *PANOS) IssueKey() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := "LUFRPT" + fwRandomHex(24)
+	p.key[k] = true
+	p.issued = append(p.issued, k)
+	return k
+}
+
+// Keys returns every key issued so far, valid or not.
+func (p *PANOS) Keys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.issued...)
+}
+
+// ExpireTokens invalidates every API key issued so far (as an expired key lifetime
+// or a changed password does); keygen issues new ones.
+func (p *PANOS) ExpireTokens() {
+	p.mu.Lock()
+	p.key = map[string]bool{}
+	p.mu.Unlock()
+}
+
+// RejectCredentials makes keygen refuse the user and invalidates issued keys.
+func (p *PANOS) RejectCredentials(reject bool) {
+	p.setReject(reject)
+	if reject {
+		p.ExpireTokens()
+	}
+}
+
+// Register tags addr in vsys directly, as another source would (timeout 0: none).
+func (p *PANOS) Register(vsys, addr, tag string, timeout time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var exp time.Time
+	if timeout > 0 {
+		exp = p.Now().Add(timeout)
+	}
+	p.tagsLocked(vsys, addr)[tag] = panTag{expires: exp, persistent: true}
+}
+
+// Tagged reports whether addr carries tag in vsys, and when the tag times out.
+func (p *PANOS) Tagged(vsys, addr, tag string) (bool, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expireLocked()
+	t, ok := p.reg[vsys][addr][tag]
+	return ok, t.expires
+}
+
+func (p *PANOS) tagsLocked(vsys, addr string) map[string]panTag {
+	if p.reg[vsys] == nil {
+		p.reg[vsys] = map[string]map[string]panTag{}
+	}
+	if p.reg[vsys][addr] == nil {
+		p.reg[vsys][addr] = map[string]panTag{}
+	}
+	return p.reg[vsys][addr]
+}
+
+func (p *PANOS) expireLocked() {
+	now := p.Now()
+	for _, addrs := range p.reg {
+		for a, tags := range addrs {
+			for t, r := range tags {
+				if !r.expires.IsZero() && !now.Before(r.expires) {
+					delete(tags, t)
+				}
+			}
+			if len(tags) == 0 {
+				delete(addrs, a)
+			}
+		}
+	}
+}
+
+func panWrite(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+func panError(w http.ResponseWriter, status int, code, msg string) {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(msg))
+	c := ""
+	if code != "" {
+		c = fmt.Sprintf(` code="%s"`, code)
+	}
+	panWrite(w, status, fmt.Sprintf(`<response status="error"%s><result><msg>%s</msg></result></response>`, c, b.String()))
+}
+
+func (p *PANOS) serve(w http.ResponseWriter, r *http.Request) {
+	if !p.delay(r) {
+		return
+	}
+	if r.URL.Path != "/api/" {
+		p.tb.Errorf("panos fake: %s %s: the XML API is at /api/", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		p.tb.Errorf("panos fake: method %s; the XML API takes GET or POST", r.Method)
+		panError(w, http.StatusMethodNotAllowed, "400", "Method not allowed")
+		return
+	}
+	if r.Method == http.MethodPost {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") && !strings.HasPrefix(ct, "multipart/form-data") {
+			p.tb.Errorf("panos fake: POST with Content-Type %q; want application/x-www-form-urlencoded", ct)
+			panError(w, http.StatusBadRequest, "400", "Bad request")
+			return
+		}
+		for _, k := range []string{"key", "password"} {
+			if r.URL.Query().Has(k) {
+				p.tb.Errorf("panos fake: %s sent in the URL of a POST; put it in the body or the X-PAN-KEY header", k)
+			}
+		}
+	}
+	if err := r.ParseForm(); err != nil {
+		panError(w, http.StatusBadRequest, "400", "Bad request: "+err.Error())
+		return
+	}
+	typ := r.Form.Get("type")
+	if typ == "keygen" {
+		p.keygen(w, r)
+		return
+	}
+	key := r.Header.Get("X-PAN-KEY")
+	if key == "" {
+		key = r.Form.Get("key")
+	}
+	p.mu.Lock()
+	valid := p.key[key]
+	p.mu.Unlock()
+	if !valid || p.rejecting() {
+		panError(w, http.StatusForbidden, "403", "Invalid Credential")
+		return
+	}
+	if code, ok := p.takeFailure(); ok {
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		panError(w, code, "", http.StatusText(code))
+		return
+	}
+	vsys := r.Form.Get("vsys")
+	if vsys == "" {
+		vsys = "vsys1"
+	}
+	known := false
+	for _, v := range p.Vsys {
+		known = known || v == vsys
+	}
+	if !known {
+		panError(w, http.StatusOK, "12", fmt.Sprintf("Invalid vsys %s", vsys))
+		return
+	}
+	switch typ {
+	case "user-id":
+		p.userID(w, vsys, r.Form.Get("cmd"))
+	case "op":
+		p.op(w, vsys, r.Form.Get("cmd"))
+	default:
+		p.tb.Errorf("panos fake: request type %q is not one the connector should use", typ)
+		panError(w, http.StatusBadRequest, "400", fmt.Sprintf("Illegal value for parameter \"type\" [%s].", typ))
+	}
+}
+
+func (p *PANOS) keygen(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		p.tb.Errorf("panos fake: keygen over GET puts the password in the URL; use POST")
+	}
+	user, pass := r.Form.Get("user"), r.Form.Get("password")
+	if user == "" || pass == "" {
+		p.tb.Errorf("panos fake: keygen without user or password")
+		panError(w, http.StatusBadRequest, "400", "Missing parameter")
+		return
+	}
+	if p.rejecting() || user != p.User || pass != p.Password {
+		panError(w, http.StatusForbidden, "403", "Invalid Credential")
+		return
+	}
+	k := p.IssueKey()
+	panWrite(w, http.StatusOK, fmt.Sprintf(`<response status="success"><result><key>%s</key></result></response>`, k))
+}
+
+// panAnyElement catches elements a strict decoder does not expect.
+type panAnyElement struct {
+	XMLName xml.Name
+}
+
+func panUnexpected(els []panAnyElement) string {
+	var s []string
+	for _, a := range els {
+		s = append(s, a.XMLName.Local)
+	}
+	return strings.Join(s, ", ")
+}
+
+type fakeUIDMessage struct {
+	XMLName xml.Name `xml:"uid-message"`
+	Version string   `xml:"version"`
+	Type    string   `xml:"type"`
+	Payload struct {
+		Register   *fakeUIDEntries `xml:"register"`
+		Unregister *fakeUIDEntries `xml:"unregister"`
+		Any        []panAnyElement `xml:",any"`
+	} `xml:"payload"`
+	Any []panAnyElement `xml:",any"`
+}
+
+type fakeUIDEntries struct {
+	Entries []struct {
+		IP         string `xml:"ip,attr"`
+		Persistent string `xml:"persistent,attr"`
+		Tag        struct {
+			Members []struct {
+				Timeout string `xml:"timeout,attr"`
+				Name    string `xml:",chardata"`
+			} `xml:"member"`
+		} `xml:"tag"`
+		Any []panAnyElement `xml:",any"`
+	} `xml:"entry"`
+	Any []panAnyElement `xml:",any"`
+}
+
+// panAddress checks a registered-ip object: an IPv4 or IPv6 host, or an IPv4
+// network, and returns the form PAN-OS shows.
+func panAddress(s string) (string, bool) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return a.Unmap().String(), true
+	}
+	if pf, err := netip.ParsePrefix(s); err == nil && pf.Addr().Is4() && pf.Masked() == pf {
+		if pf.IsSingleIP() {
+			return pf.Addr().String(), true
+		}
+		return pf.String(), true
+	}
+	return "", false
+}
+
+func (p *PANOS) userID(w http.ResponseWriter, vsys, cmd string) {
+	var m fakeUIDMessage
+	if err := xml.Unmarshal([]byte(cmd), &m); err != nil {
+		p.tb.Errorf("panos fake: uid-message does not parse: %v\n%s", err, cmd)
+		panError(w, http.StatusOK, "18", "Malformed command: "+err.Error())
+		return
+	}
+	bad := func(format string, a ...any) {
+		p.tb.Errorf("panos fake: uid-message: "+format+"\n%s", append(a, cmd)...)
+		panError(w, http.StatusOK, "17", fmt.Sprintf(format, a...))
+	}
+	switch {
+	case m.Version != "1.0" && m.Version != "2.0":
+		bad("version %q; want 1.0 or 2.0", m.Version)
+		return
+	case m.Type != "update":
+		bad("type %q; want update", m.Type)
+		return
+	case len(m.Any) > 0 || len(m.Payload.Any) > 0:
+		bad("unexpected elements %s", panUnexpected(append(m.Any, m.Payload.Any...)))
+		return
+	case m.Payload.Register == nil && m.Payload.Unregister == nil:
+		bad("payload holds neither register nor unregister")
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expireLocked()
+	var notes []string
+	changed := 0
+	apply := func(es *fakeUIDEntries, register bool) bool {
+		if es == nil {
+			return true
+		}
+		if len(es.Any) > 0 || len(es.Entries) == 0 {
+			bad("register/unregister needs <entry> elements only")
+			return false
+		}
+		for _, e := range es.Entries {
+			addr, ok := panAddress(e.IP)
+			if !ok || len(e.Any) > 0 || len(e.Tag.Members) == 0 {
+				bad("entry ip=%q: want an IPv4/IPv6 host or IPv4 network with <tag><member>", e.IP)
+				return false
+			}
+			if e.Persistent != "" && e.Persistent != "0" && e.Persistent != "1" {
+				bad("entry ip=%q: persistent=%q; want 0 or 1", e.IP, e.Persistent)
+				return false
+			}
+			for _, mb := range e.Tag.Members {
+				tag := mb.Name
+				if tag == "" || len(tag) > 127 || strings.ContainsAny(tag, `'"`) {
+					bad("entry ip=%q: invalid tag %q", e.IP, tag)
+					return false
+				}
+				if !register {
+					if mb.Timeout != "" {
+						bad("unregister member %q carries a timeout", tag)
+						return false
+					}
+					if _, ok := p.reg[vsys][addr][tag]; !ok {
+						notes = append(notes, fmt.Sprintf(`<entry ip="%s" message="tag %s does not exist, ignore unreg"/>`, addr, tag))
+						continue
+					}
+					delete(p.reg[vsys][addr], tag)
+					changed++
+					continue
+				}
+				var exp time.Time
+				if mb.Timeout != "" {
+					n, err := strconv.Atoi(mb.Timeout)
+					if err != nil || n < 0 || n > 2592000 {
+						bad("member %q: timeout=%q; want 0..2592000 seconds", tag, mb.Timeout)
+						return false
+					}
+					if n > 0 {
+						exp = p.Now().Add(time.Duration(n) * time.Second)
+					}
+				}
+				if _, ok := p.reg[vsys][addr][tag]; ok {
+					notes = append(notes, fmt.Sprintf(`<entry ip="%s" message="tag %s already exists, ignore"/>`, addr, tag))
+					continue
+				}
+				p.tagsLocked(vsys, addr)[tag] = panTag{expires: exp, persistent: e.Persistent != "0"}
+				changed++
+			}
+		}
+		return true
+	}
+	if !apply(m.Payload.Unregister, false) || !apply(m.Payload.Register, true) {
+		return
+	}
+	if changed > 0 {
+		p.mutated()
+	}
+	if len(notes) > 0 {
+		panWrite(w, http.StatusOK, `<response status="error"><msg><line><uid-response><version>2.0</version><payload>`+
+			strings.Join(notes, "")+`</payload></uid-response></line></msg></response>`)
+		return
+	}
+	panWrite(w, http.StatusOK, `<response status="success"><result><uid-response><version>2.0</version><payload></payload></uid-response></result></response>`)
+}
+
+type fakeOpShow struct {
+	XMLName xml.Name `xml:"show"`
+	Object  *struct {
+		Registered *struct {
+			IP  string `xml:"ip"`
+			Tag *struct {
+				Entry *struct {
+					Name string `xml:"name,attr"`
+				} `xml:"entry"`
+			} `xml:"tag"`
+			Limit string          `xml:"limit"`
+			Start string          `xml:"start-point"`
+			Any   []panAnyElement `xml:",any"`
+		} `xml:"registered-ip"`
+		Any []panAnyElement `xml:",any"`
+	} `xml:"object"`
+	Any []panAnyElement `xml:",any"`
+}
+
+func (p *PANOS) op(w http.ResponseWriter, vsys, cmd string) {
+	var s fakeOpShow
+	if err := xml.Unmarshal([]byte(cmd), &s); err != nil || s.Object == nil || s.Object.Registered == nil ||
+		len(s.Any) > 0 || len(s.Object.Any) > 0 || len(s.Object.Registered.Any) > 0 {
+		p.tb.Errorf("panos fake: op command %q is not <show><object><registered-ip>...", cmd)
+		panWrite(w, http.StatusOK, `<response status="error"><msg><line>Invalid syntax.</line></msg></response>`)
+		return
+	}
+	f := s.Object.Registered
+	tag := ""
+	if f.Tag != nil {
+		if f.Tag.Entry == nil || f.Tag.Entry.Name == "" {
+			p.tb.Errorf("panos fake: tag filter without <entry name=...>: %s", cmd)
+			panWrite(w, http.StatusOK, `<response status="error"><msg><line>Invalid syntax.</line></msg></response>`)
+			return
+		}
+		tag = f.Tag.Entry.Name
+	}
+	ip := ""
+	if f.IP != "" {
+		a, ok := panAddress(f.IP)
+		if !ok {
+			p.tb.Errorf("panos fake: ip filter %q is not an address", f.IP)
+			panError(w, http.StatusOK, "17", "Invalid ip "+f.IP)
+			return
+		}
+		ip = a
+	}
+	limit, start := 500, 1
+	for _, v := range []struct {
+		s   string
+		dst *int
+		max int
+	}{{f.Limit, &limit, 500}, {f.Start, &start, 1 << 30}} {
+		if v.s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v.s)
+		if err != nil || n < 1 || n > v.max {
+			p.tb.Errorf("panos fake: limit/start-point %q out of range", v.s)
+			panError(w, http.StatusOK, "17", "Invalid value "+v.s)
+			return
+		}
+		*v.dst = n
+	}
+	p.mu.Lock()
+	p.expireLocked()
+	var addrs []string
+	for a, tags := range p.reg[vsys] {
+		if ip != "" && a != ip {
+			continue
+		}
+		if _, ok := tags[tag]; tag != "" && !ok {
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	var b strings.Builder
+	b.WriteString(`<response status="success"><result>`)
+	n := 0
+	for i, a := range addrs {
+		if i+1 < start || n >= limit {
+			continue
+		}
+		n++
+		tags := p.reg[vsys][a]
+		persistent := "0"
+		var names []string
+		for t, r := range tags {
+			names = append(names, t)
+			if r.persistent {
+				persistent = "1"
+			}
+		}
+		sort.Strings(names)
+		fmt.Fprintf(&b, `<entry ip="%s" from_agent="0" persistent="%s"><tag>`, a, persistent)
+		for _, t := range names {
+			b.WriteString("<member>")
+			xml.EscapeText(&b, []byte(t))
+			b.WriteString("</member>")
+		}
+		b.WriteString("</tag></entry>")
+	}
+	p.mu.Unlock()
+	fmt.Fprintf(&b, "<count>%d</count></result></response>", n)
+	panWrite(w, http.StatusOK, b.String())
+}

@@ -1,0 +1,112 @@
+package panos
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warroom/warroom/connectors"
+)
+
+func TestInvalidConfigs(t *testing.T) {
+	want := map[string]string{
+		"bad_tag.yaml":               `tag: "say \"hi\"" must not contain quotes, <, >, & or control characters`,
+		"bad_timeout.yaml":           "line 3: cannot unmarshal !!str `soon` into time.Duration",
+		"bad_vsys.yaml":              `vsys: "shared" is not a virtual system name; use vsys1, vsys2...`,
+		"ca_and_insecure.yaml":       "ca_file and insecure_skip_verify are both set; keep ca_file",
+		"http_url.yaml":              `url: "http://fw.example.com" must be an absolute https:// URL`,
+		"key_and_user.yaml":          "api_key_env/api_key_file and username/password_* are both set; use an API key or a user to generate one, not both",
+		"missing_url.yaml":           "url: required; give the firewall's management address, e.g. https://fw.example.com",
+		"no_credentials.yaml":        "set api_key_env or api_key_file, or username with password_env or password_file",
+		"password_without_user.yaml": "username: required with password_env or password_file",
+		"reserved_tag.yaml":          `tag: "NOT" is a reserved word in match criteria`,
+		"secret_in_env_field.yaml":   "api_key_env must name an environment variable (letters, digits and _), not hold the secret itself",
+		"two_keys.yaml":              "api_key_env and api_key_file are both set; keep one",
+		"two_passwords.yaml":         "password_env and password_file are both set; keep one",
+		"unknown_key.yaml":           `line 2: unknown key "api_key" (allowed: api_key_env, api_key_file, ca_file, dry_run, insecure_skip_verify, password_env, password_file, persistent, tag, timeout, url, username, vsys)`,
+		"url_credentials.yaml":       "url: must not carry credentials; use api_key_env or username with password_env",
+		"url_path.yaml":              `url: "https://fw.example.com/api/" must be the firewall's address only, without a path or query (the API lives at /api/)`,
+		"user_without_password.yaml": "password_env or password_file: required with username",
+		"zero_timeout.yaml":          "timeout: 0s must be positive",
+	}
+	files, err := filepath.Glob("testdata/invalid/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, wantNames []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	for n := range want {
+		wantNames = append(wantNames, n)
+	}
+	sort.Strings(wantNames)
+	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("testdata/invalid holds %v, the table covers %v: keep them in step", names, wantNames)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata/invalid", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ParseConfig(raw)
+			if err == nil || err.Error() != want[name] {
+				t.Fatalf("ParseConfig error\n got: %v\nwant: %s", err, want[name])
+			}
+			for _, leak := range []string{"pa55", "LUFRPT14"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("the error repeats a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := ParseConfig([]byte("url: https://fw.example.com\napi_key_env: K\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tag != "warroom-block" || c.Vsys != "vsys1" || c.Timeout != 15*time.Second || c.Persistent != nil || c.DryRun {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestSampleBuilds(t *testing.T) {
+	env := connectors.Env{Name: "fw1", LookupEnv: func(k string) (string, bool) {
+		return "LUFRPTsample", k == "WARROOM_PANOS_API_KEY"
+	}}
+	c, err := connectors.New("panos", Sample, env)
+	if err != nil {
+		t.Fatalf("the embedded sample does not build: %v", err)
+	}
+	if got := c.Capabilities(); len(got) != 2 || got[0] != connectors.BlockIP || got[1] != connectors.UnblockIP {
+		t.Errorf("capabilities %v", got)
+	}
+}
+
+func TestMissingSecret(t *testing.T) {
+	env := connectors.Env{Name: "fw1", LookupEnv: func(string) (string, bool) { return "", false }}
+	_, err := connectors.New("panos", Sample, env)
+	want := `connector "fw1" (type panos): api_key_env: environment variable WARROOM_PANOS_API_KEY is not set; export it or use api_key_file`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(Sample)
+	f.Add([]byte("url: https://fw\nusername: u\npassword_env: P\ntag: x\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := ParseConfig(raw)
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("ParseConfig accepted a config Validate refuses: %v", verr)
+			}
+		}
+	})
+}
