@@ -91,6 +91,9 @@ type Options struct {
 	// AfterSweep, when set, is called by Run after each pass of the TTL scheduler
 	// with the number of actions it rolled back.
 	AfterSweep func(expired int)
+	// DrillSandbox names the connectors drill incidents may change for real (a lab
+	// firewall); every other action on a drill incident runs in dry-run.
+	DrillSandbox []string
 }
 
 // Engine runs actions. It is safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,6 +171,9 @@ func (e *Engine) propose(ctx context.Context, incidentID int64, req ProposeReque
 	}
 	var cref *Refusal
 	a.Connector, cref = e.pickConnector(req.Connector, kind)
+	if inc.Kind == model.KindDrill && !slices.Contains(e.opts.DrillSandbox, a.Connector) {
+		a.DryRun = true // a drill never changes a live enforcement point
+	}
 	ref := needRole(by, RoleResponder, "proposing an action")
 	if ref == nil && req.Auto && by != System {
 		ref = &Refusal{Rule: RuleRole, Msg: "only a playbook runs an action automatically; propose it for approval instead"}
@@ -609,11 +613,18 @@ func (e *Engine) run(ctx context.Context, a *model.Action, by Actor) (*model.Act
 }
 
 // markContained moves the incident to contained after a verified containment that
-// changed something real (not a dry run). An incident already contained, resolved or
-// closed stays as it is.
+// changed something real (not a dry run; on a drill incident, whose actions all run
+// dry, the dry run counts). An incident already contained, resolved or closed stays
+// as it is.
 func (e *Engine) markContained(ctx context.Context, a *model.Action, by Actor) {
-	if e.opts.Incidents == nil || !a.Verified || a.DryRun || !connectors.ActionKind(a.Kind).Containment() {
+	if e.opts.Incidents == nil || !a.Verified || !connectors.ActionKind(a.Kind).Containment() {
 		return
+	}
+	if a.DryRun {
+		// A drill's dry-run containment counts: the drill rehearses the response.
+		if inc, err := e.st.Incident(ctx, a.IncidentID); err != nil || inc.Kind != model.KindDrill {
+			return
+		}
 	}
 	note := fmt.Sprintf("%s succeeded and is verified (action %d)", describe(a), a.ID)
 	_, err := e.opts.Incidents.SetStatus(context.WithoutCancel(ctx), a.IncidentID, model.StatusContained, by.Name, note)

@@ -56,6 +56,16 @@ type Options struct {
 	Roles   *bot.Roles
 	Clock   clock.Clock
 	Log     *slog.Logger
+	// Drills starts gap drills; nil answers that drills are not enabled.
+	Drills Drills
+}
+
+// Drills starts gap drills (the drill runner).
+type Drills interface {
+	// StartDrill starts a run of scenario on behalf of by and returns the run id.
+	StartDrill(ctx context.Context, scenario, by string) (string, error)
+	// DrillScenarios lists the scenario names.
+	DrillScenarios() []string
 }
 
 // Handler answers chat commands and button clicks for every platform. Each one is
@@ -81,6 +91,7 @@ var needs = map[Name]config.Role{
 	Ack: config.RoleResponder, Assign: config.RoleResponder, Note: config.RoleResponder,
 	Resolve: config.RoleResponder, FalsePositive: config.RoleResponder,
 	Block: config.RoleResponder, Unblock: config.RoleResponder, Isolate: config.RoleResponder, Release: config.RoleResponder,
+	Drill: config.RoleResponder,
 }
 
 // request is one interaction being handled.
@@ -155,6 +166,9 @@ func (h *Handler) command(ctx context.Context, r *request) bot.Reply {
 	}
 	if cmd.Name == Status {
 		return h.status(ctx)
+	}
+	if cmd.Name == Drill {
+		return h.drill(ctx, r, cmd)
 	}
 	inc, err := h.o.Store.Incident(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -544,4 +558,20 @@ func buttonWhat(verb string) string {
 		return "retrying an action"
 	}
 	return "this button"
+}
+
+// drill starts a gap drill or lists the scenarios.
+func (h *Handler) drill(ctx context.Context, r *request, cmd Command) bot.Reply {
+	if h.o.Drills == nil || h.o.Drills.DrillScenarios() == nil {
+		return private("Drills are not enabled here; set drills.enabled: true in the configuration.")
+	}
+	if cmd.Text == "list" {
+		return private("Drill scenarios: %s", strings.Join(h.o.Drills.DrillScenarios(), ", "))
+	}
+	id, err := h.o.Drills.StartDrill(ctx, cmd.Scenario, r.actor)
+	if err != nil {
+		return private("The drill did not start: %s", bot.Truncate(err.Error(), 300))
+	}
+	return private("Drill %s (%s) started by %s: its alerts arrive over the next minutes and open a drill- room. Actions there run in dry-run.",
+		id, cmd.Scenario, r.actor)
 }

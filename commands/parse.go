@@ -32,6 +32,7 @@ const (
 	FalsePositive Name = "false-positive"
 	Timeline      Name = "timeline"
 	Note          Name = "note"
+	Drill         Name = "drill"
 )
 
 // arg is what a command takes after its name (and after an optional incident number).
@@ -65,6 +66,7 @@ var specs = map[Name]spec{
 	FalsePositive: {argText, true, "false-positive [note]"},
 	Timeline:      {argNone, true, "timeline"},
 	Note:          {argTextReq, true, "note <text>"},
+	Drill:         {argTextReq, false, "drill start <scenario> | drill list"},
 }
 
 var aliases = map[string]Name{
@@ -72,7 +74,7 @@ var aliases = map[string]Name{
 }
 
 // Names lists the commands in help order.
-var Names = []Name{Help, Status, Ack, Assign, Block, Unblock, Isolate, Release, Resolve, FalsePositive, Timeline, Note}
+var Names = []Name{Help, Status, Ack, Assign, Block, Unblock, Isolate, Release, Resolve, FalsePositive, Timeline, Note, Drill}
 
 // Command is a parsed chat command.
 type Command struct {
@@ -87,8 +89,11 @@ type Command struct {
 	User string
 	// TTL of a block; 0 means the playbook's or the configured default.
 	TTL time.Duration
-	// Text is the note of note, resolve and false-positive.
+	// Text is the note of note, resolve and false-positive, and the verb of drill
+	// (start or list).
 	Text string
+	// Scenario is the drill scenario of drill start.
+	Scenario string
 }
 
 // MaxInput is the longest command text accepted.
@@ -210,6 +215,9 @@ func Parse(text string, inRoom bool) (Command, error) {
 		cmd.Host = h
 	case argText, argTextReq:
 		cmd.Text = strings.Join(args, " ")
+		if name == Drill {
+			return parseDrill(cmd, args, bad)
+		}
 		if sp.arg == argTextReq && cmd.Text == "" {
 			return bad("the note is empty")
 		}
@@ -346,4 +354,21 @@ func Usage() string {
 func IsParseError(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
+}
+
+// parseDrill reads "drill start SCENARIO" and "drill list".
+func parseDrill(cmd Command, args []string, bad func(string) (Command, error)) (Command, error) {
+	switch {
+	case len(args) == 1 && strings.EqualFold(args[0], "list"):
+		cmd.Text = "list"
+	case len(args) == 2 && strings.EqualFold(args[0], "start"):
+		sc := strings.ToLower(args[1])
+		if len(sc) > 63 || strings.Trim(sc, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return bad(fmt.Sprintf("%q is not a scenario name", args[1]))
+		}
+		cmd.Text, cmd.Scenario = "start", sc
+	default:
+		return bad("say drill start <scenario> or drill list")
+	}
+	return cmd, nil
 }

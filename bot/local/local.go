@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -89,6 +90,7 @@ type Chat struct {
 	limiter *limiter
 
 	interact Interactor
+	drills   atomic.Pointer[drillSource] // the drill report page (drills.go)
 
 	roomsMu    sync.Mutex
 	roomsTimer *time.Timer

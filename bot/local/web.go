@@ -31,6 +31,8 @@ func (c *Chat) Handler() http.Handler {
 	mux.HandleFunc("GET /chat/r/{room}/messages", c.withUser(c.roomMessages))
 	mux.HandleFunc("POST /chat/r/{room}/click", c.withUser(c.post(bot.Click)))
 	mux.HandleFunc("POST /chat/r/{room}/command", c.withUser(c.post(bot.Command)))
+	mux.HandleFunc("GET /chat/drills", c.withUser(c.drillsPage))
+	mux.HandleFunc("GET /chat/drills/ttr.png", c.withUser(c.drillsChart))
 	mux.Handle("GET /chat/static/", http.StripPrefix("/chat/static/", http.FileServerFS(c.assets.static)))
 	return c.guard(mux)
 }

@@ -7,6 +7,8 @@
 //	warroom incidents list|show ID [--config F]
 //	warroom actions list|show|propose|approve|reject|execute|revert ... [--config F]
 //	warroom audit verify [--config F] [--db PATH]
+//	warroom drill run|report|list ... [--config F]
+//	warroom triage explain INC-0042 [--prompt] [--config F] [--db PATH]
 //	warroom version
 package main
 
@@ -49,8 +51,10 @@ Usage:
   warroom incidents  list [--status S] | show ID [--config FILE] list or show incidents
   warroom actions    list INC | propose INC KIND TARGET | approve|reject|execute|revert ID
   warroom audit      verify [--config FILE] [--db PATH]          check the audit log's hash chain
+  warroom drill      run SCENARIO | report [--since 90d] [--format text|json|csv|png] | list   gap drills
   warroom bench      ingest [flags]                              load-test a running server
   warroom backup     [--config FILE] [--db PATH] DEST            online copy of the database
+  warroom triage     explain INC [--prompt] [--config FILE]      print an incident's narrative (and the model's prompt)
   warroom health     [--url URL]                                 ask a running server's /healthz
   warroom version                                                print the version
 `
@@ -92,10 +96,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: warroom bench ingest [flags] (see warroom bench ingest -h)")
 		}
 		return benchIngest(rest[1:], stdout)
+	case "drill":
+		return drillCmd(rest, stdout)
 	case "health":
 		return health(rest, stdout)
 	case "backup":
 		return backup(rest, stdout)
+	case "triage":
+		return triageCmd(rest, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "warroom %s (commit %s, built %s)\n", version, commit, date)
 		return nil

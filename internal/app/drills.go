@@ -1,0 +1,244 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/warroom/warroom/commands"
+	"github.com/warroom/warroom/config"
+	"github.com/warroom/warroom/drill"
+	"github.com/warroom/warroom/ingest"
+	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/store"
+)
+
+// Drills are the running gap drills: the scenario library, the runner and the
+// scheduler.
+type Drills struct {
+	Library   *drill.Library
+	Runner    *drill.Runner
+	Scheduler *drill.Scheduler
+	clk       clock.Clock
+}
+
+// DrillSchedules turns the drills section into the scheduler's schedules.
+func DrillSchedules(c config.Drills) []drill.Schedule {
+	out := make([]drill.Schedule, 0, len(c.Schedules))
+	for _, s := range c.Schedules {
+		out = append(out, drill.Schedule{Name: s.Name, Scenario: s.Scenario, Spec: s.Cron, Location: s.Location(),
+			Jitter: time.Duration(s.Jitter), Timeout: time.Duration(s.Timeout)})
+	}
+	return out
+}
+
+// newDrills builds the drills when the section is enabled, and serves their API
+// (POST /api/v1/drills/runs, GET /api/v1/drills/runs/{id}) and the web chat's drill
+// page.
+func (a *App) newDrills(cfg *config.Config, secrets *config.Secrets, clk clock.Clock, timer drill.Timer) error {
+	if !cfg.Drills.Enabled {
+		return nil
+	}
+	lib, err := drill.LoadLibrary(cfg.Drills.Dir)
+	if err != nil {
+		return fmt.Errorf("drills: %w", err)
+	}
+	rules, err := ingest.NewRuleTable(cfg.Categories)
+	if err != nil {
+		return fmt.Errorf("categories: %w", err)
+	}
+	report := cfg.Drills.Report()
+	runner, err := drill.NewRunner(drill.RunnerOptions{Store: a.Store, Pipeline: a.Pipeline, Scenarios: lib, Rules: rules,
+		Clock: clk, Timer: timer, Log: a.Log.With("component", "drills"), Timeout: time.Duration(cfg.Drills.Timeout),
+		Poll: time.Minute,
+		OnFinish: func(ctx context.Context, run *store.DrillRun, m *drill.Measures) {
+			if !report || a.Bot == nil || run.IncidentID == 0 {
+				return
+			}
+			if err := a.Bot.PostReply(ctx, run.IncidentID, drill.RunSummary(run, m)); err != nil {
+				a.Log.Warn("drills: cannot post the run's measures", "run", run.ID, "error", err)
+			}
+		}})
+	if err != nil {
+		return fmt.Errorf("drills: %w", err)
+	}
+	sched, err := drill.NewScheduler(drill.SchedulerOptions{Runner: runner, Store: a.Store, Schedules: DrillSchedules(cfg.Drills),
+		Clock: clk, Timer: timer, Log: a.Log.With("component", "drills")})
+	if err != nil {
+		return fmt.Errorf("drills: %w", err)
+	}
+	a.Drills = &Drills{Library: lib, Runner: runner, Scheduler: sched, clk: clk}
+	ids, err := drillIdentities(cfg, secrets)
+	if err != nil {
+		return err
+	}
+	a.API.Handle("POST /api/v1/drills/runs", ids.auth(config.RoleResponder, a.startDrill))
+	a.API.Handle("GET /api/v1/drills/runs/{id}", ids.auth(config.RoleViewer, a.getDrill))
+	if a.Chat != nil {
+		a.Chat.SetDrills(drillPages{a})
+	}
+	return nil
+}
+
+// StartDrills picks up the runs a stop interrupted, records the fires missed while
+// warroom was down, and runs the schedules until ctx ends or stop is called.
+func (a *App) StartDrills(ctx context.Context) (stop func()) {
+	if a.Drills == nil {
+		return func() {}
+	}
+	if err := a.Drills.Runner.Resume(ctx); err != nil {
+		a.Log.Error("drills: cannot resume interrupted runs", "error", err)
+	}
+	if err := a.Drills.Scheduler.Start(ctx); err != nil {
+		a.Log.Error("drills: scheduler not started", "error", err)
+	}
+	return func() {
+		a.Drills.Scheduler.Stop()
+		a.Drills.Runner.Stop()
+	}
+}
+
+// drillCommands is the commands handler's view of the drills (nil without them).
+func (a *App) drillCommands() commands.Drills {
+	return drillStarter{a}
+}
+
+type drillStarter struct{ a *App }
+
+func (d drillStarter) StartDrill(ctx context.Context, scenario, by string) (string, error) {
+	if d.a.Drills == nil {
+		return "", errors.New("drills are not enabled; set drills.enabled: true in the configuration")
+	}
+	run, err := d.a.Drills.Runner.Start(ctx, scenario, drill.Trigger{Kind: "command", By: by})
+	if err != nil {
+		return "", err
+	}
+	return run.ID, nil
+}
+
+func (d drillStarter) DrillScenarios() []string {
+	if d.a.Drills == nil {
+		return nil
+	}
+	return d.a.Drills.Library.Names()
+}
+
+// drillPages serves the web chat's drill page: the report of the last 90 days and
+// its chart.
+type drillPages struct{ a *App }
+
+func (p drillPages) DrillReport(ctx context.Context, format string) ([]byte, error) {
+	now := p.a.Drills.clk.Now().UTC()
+	rep, err := drill.Load(ctx, p.a.Store, now.Add(-90*24*time.Hour), now, "")
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := rep.Write(&b, format); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+type drillRunRequest struct {
+	Scenario string `json:"scenario"`
+}
+
+func writeDrillJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (a *App) startDrill(w http.ResponseWriter, r *http.Request, who string) {
+	var req drillRunRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Scenario == "" {
+		writeDrillJSON(w, http.StatusBadRequest, map[string]string{"error": `send {"scenario": "NAME"}; see warroom drill list`})
+		return
+	}
+	run, err := a.Drills.Runner.Start(r.Context(), req.Scenario, drill.Trigger{Kind: "api", By: who})
+	if err != nil {
+		code := http.StatusInternalServerError
+		if strings.HasPrefix(err.Error(), "no drill scenario") {
+			code = http.StatusNotFound
+		}
+		writeDrillJSON(w, code, map[string]string{"error": err.Error()})
+		return
+	}
+	writeDrillJSON(w, http.StatusAccepted, run)
+}
+
+func (a *App) getDrill(w http.ResponseWriter, r *http.Request, _ string) {
+	run, err := a.Store.DrillRun(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeDrillJSON(w, http.StatusNotFound, map[string]string{"error": "no such drill run"})
+		return
+	}
+	if err != nil {
+		writeDrillJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeDrillJSON(w, http.StatusOK, run)
+}
+
+// drillIDs are the API tokens, for the drill endpoints (the same tokens and roles as
+// the rest of /api/v1).
+type drillIDs []struct {
+	name string
+	role config.Role
+	hash [32]byte
+}
+
+func drillIdentities(cfg *config.Config, secrets *config.Secrets) (drillIDs, error) {
+	var ids drillIDs
+	for i, t := range cfg.API.Tokens {
+		tok, err := secrets.Resolve(fmt.Sprintf("api.tokens[%d]", i), t.Secret)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, struct {
+			name string
+			role config.Role
+			hash [32]byte
+		}{t.Identity, t.Role, sha256.Sum256([]byte(tok))})
+	}
+	return ids, nil
+}
+
+func (ids drillIDs) auth(need config.Role, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := r.Header.Get("Authorization")
+		if len(hdr) < 8 || !strings.EqualFold(hdr[:7], "bearer ") {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="warroom"`)
+			writeDrillJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(hdr[7:])))
+		found := -1
+		for i := range ids {
+			if subtle.ConstantTimeCompare(sum[:], ids[i].hash[:]) == 1 {
+				found = i
+			}
+		}
+		if found < 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="warroom"`)
+			writeDrillJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		if !ids[found].role.Allows(need) {
+			writeDrillJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("identity %q has role %s; this needs %s",
+				ids[found].name, ids[found].role, need)})
+			return
+		}
+		h(w, r, ids[found].name)
+	})
+}
