@@ -2,7 +2,8 @@
 // the Secure Firewall Management Center (FMC) REST API: it caches and refreshes the
 // API token, keeps a host or network object per blocked address in a configured
 // network group (read the group, then PUT it back with the member added or removed),
-// optionally deploys the change to listed devices, and reads the group back to
+// optionally deploys the change to listed devices and follows the deployment task
+// until it is deployed, fails or times out, and reads the group back to
 // verify. The connector type is cisco_fmc.
 package ciscofmc
 
@@ -64,6 +65,10 @@ const (
 	refreshMax = 3
 )
 
+// deployPoll is the pause between two reads of a deployment task's status: FMC
+// allows 120 requests a minute per user, and a deployment takes minutes.
+const deployPoll = 5 * time.Second
+
 // FMC is a configured Management Center and group.
 type FMC struct {
 	name          string
@@ -75,6 +80,9 @@ type FMC struct {
 	sim           *connectors.Simulation
 	deleteObjects bool
 	password      connectors.Secret
+	// wait pauses between task-status polls; it returns early with ctx's error.
+	// Tests replace it to move a fake clock instead of sleeping.
+	wait func(ctx context.Context, d time.Duration) error
 
 	op    sync.Mutex // one group change at a time: GET then PUT must not interleave
 	tokMu sync.Mutex // one token request or refresh at a time
@@ -146,7 +154,8 @@ func newFMC(cfg Config, env connectors.Env, client doer) (*FMC, error) {
 		return nil, err
 	}
 	c := &FMC{name: env.Name, cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), http: client, clock: env.Clock,
-		log: env.Logger.With("connector", env.Name), deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects, password: password}
+		log: env.Logger.With("connector", env.Name), deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects, password: password,
+		wait: sleepCtx}
 	if cfg.DryRun || env.DryRun {
 		c.sim = connectors.NewSimulation(env.Clock)
 	}
@@ -204,6 +213,26 @@ type authError struct{ err error }
 func (e *authError) Error() string { return e.err.Error() }
 func (e *authError) Unwrap() error { return e.err }
 
+// deployError is a deployment task that ended in failure (permanent: the devices
+// refused the configuration, which a retry will not change) or that did not end
+// within deploy_timeout (retryable: it may still finish).
+type deployError struct {
+	task, status, message string
+	timedOut              bool
+	after                 time.Duration
+}
+
+func (e *deployError) Error() string {
+	if e.timedOut {
+		return fmt.Sprintf("deployment task %s is still %q after %s (deploy_timeout); it may yet finish: check Deploy > Deployment History", e.task, e.status, connectors.FormatDuration(e.after))
+	}
+	s := fmt.Sprintf("deployment task %s ended %q", e.task, e.status)
+	if e.message != "" {
+		s += ": " + e.message
+	}
+	return s + "; the Management Center holds the change, fix the deployment there and deploy again"
+}
+
 // conflictError is a state warroom will not change on its own.
 type conflictError struct{ msg string }
 
@@ -216,7 +245,13 @@ func (c *FMC) classify(err error) error {
 	werr := fmt.Errorf("cisco_fmc %s: %w", c.name, err)
 	var ae *apiError
 	var ce *conflictError
+	var de *deployError
 	switch {
+	case errors.As(err, &de):
+		if de.timedOut {
+			return connectors.Temporary(werr)
+		}
+		return connectors.Permanent(werr)
 	case errors.As(err, &ae):
 		switch {
 		case ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable:
@@ -750,7 +785,79 @@ func (c *FMC) deploy(ctx context.Context) (string, error) {
 	if err := c.api(ctx, http.MethodPost, "deployment/deploymentrequests", nil, in, &out); err != nil {
 		return "", fmt.Errorf("requesting the deployment: %w", err)
 	}
-	return fmt.Sprintf("deployment task %s started on %s", out.Metadata.Task.ID, strings.Join(names, ", ")), nil
+	task := out.Metadata.Task.ID
+	if c.cfg.DeployTimeout == 0 {
+		return fmt.Sprintf("deployment task %s started on %s", task, strings.Join(names, ", ")), nil
+	}
+	if task == "" {
+		return "", &apiError{Op: "POST deployment/deploymentrequests", Status: http.StatusAccepted, Description: "no metadata.task.id in the answer, so the deployment cannot be followed"}
+	}
+	if err := c.awaitDeployment(ctx, task); err != nil {
+		return "", fmt.Errorf("deploying to %s: %w", strings.Join(names, ", "), err)
+	}
+	c.log.Info("cisco_fmc: deployed", "task", task, "devices", strings.Join(names, ", "))
+	return fmt.Sprintf("deployed to %s (task %s)", strings.Join(names, ", "), task), nil
+}
+
+// taskStatus is the part of a job/taskstatuses answer warroom reads.
+type taskStatus struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// taskState sorts a task status into running, done or failed. Deployment tasks
+// report Deploying, then Deployed or Failed; other task types use PENDING, RUNNING,
+// SUCCESS and FAILED, which are accepted too. Anything unknown counts as running
+// until deploy_timeout.
+func taskState(status string) (done, failed bool) {
+	switch strings.ToUpper(strings.TrimSpace(status)) {
+	case "DEPLOYED", "SUCCESS", "SUCCEEDED", "COMPLETED":
+		return true, false
+	case "FAILED", "DEPLOYMENT FAILED", "ERROR", "CANCELLED", "ABORTED":
+		return true, true
+	}
+	return false, false
+}
+
+// awaitDeployment polls the task until it is deployed, fails or deploy_timeout
+// passes on the connector's clock.
+func (c *FMC) awaitDeployment(ctx context.Context, task string) error {
+	start := c.clock.Now()
+	deadline := start.Add(c.cfg.DeployTimeout)
+	for {
+		var ts taskStatus
+		if err := c.api(ctx, http.MethodGet, "job/taskstatuses/"+url.PathEscape(task), nil, nil, &ts); err != nil {
+			return fmt.Errorf("reading deployment task %s: %w", task, err)
+		}
+		done, failed := taskState(ts.Status)
+		switch {
+		case failed:
+			return &deployError{task: task, status: ts.Status, message: c.mask(printable(ts.Message))}
+		case done:
+			return nil
+		}
+		now := c.clock.Now()
+		if !now.Before(deadline) {
+			return &deployError{task: task, status: ts.Status, timedOut: true, after: now.Sub(start)}
+		}
+		c.log.Debug("cisco_fmc: deployment running", "task", task, "status", ts.Status)
+		if err := c.wait(ctx, min(deployPoll, deadline.Sub(now))); err != nil {
+			return fmt.Errorf("waiting for deployment task %s: %w", task, err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // newerVersion compares FMC's numeric version strings.

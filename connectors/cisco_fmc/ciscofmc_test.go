@@ -2,6 +2,7 @@ package ciscofmc
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,19 @@ func newConn(t *testing.T, f *connectortest.CiscoFMC, extra string, env connecto
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.wait = fakeWait(c)
 	return c
+}
+
+// fakeWait replaces the pause between task polls: it moves the connector's clock
+// when that is a fake one, and never sleeps.
+func fakeWait(c *FMC) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		if fc, ok := c.clock.(*clock.Fake); ok {
+			fc.Advance(d)
+		}
+		return ctx.Err()
+	}
 }
 
 func req(kind connectors.ActionKind, target string) connectors.Request {
@@ -102,8 +115,109 @@ func TestDeploysToListedDevices(t *testing.T) {
 	if len(d) != 1 || len(d[0].Devices) != 1 || d[0].Devices[0] != f.DeviceID("ftd-edge-2") || d[0].Version == "" {
 		t.Fatalf("deployments %+v", d)
 	}
-	if !strings.Contains(r.Detail, "; deployment task ") || !strings.HasSuffix(r.Detail, " started on ftd-edge-2") {
-		t.Errorf("Detail %q", r.Detail)
+	if want := "; deployed to ftd-edge-2 (task " + d[0].TaskID + ")"; !strings.HasSuffix(r.Detail, want) {
+		t.Errorf("Detail %q, want it to end with %q", r.Detail, want)
+	}
+	if f.TaskReads() != 2 {
+		t.Errorf("%d task reads; want 2 (Deploying, then Deployed)", f.TaskReads())
+	}
+}
+
+func TestDeploymentFollowedOnTheClock(t *testing.T) {
+	f := connectortest.NewCiscoFMC(t)
+	f.SetDeployPolls(4)
+	start := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	c := newConn(t, f, "deploy_devices: [ftd-edge-1]\n", connectors.Env{Clock: clk})
+	var waits []time.Duration
+	c.wait = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		clk.Advance(d)
+		return nil
+	}
+	r, err := c.Execute(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
+	if err != nil || !r.Changed {
+		t.Fatalf("Execute %+v %v", r, err)
+	}
+	if len(waits) != 4 || waits[0] != deployPoll || f.TaskReads() != 5 {
+		t.Errorf("waits %v, %d task reads; want four pauses of %s between five reads", waits, f.TaskReads(), deployPoll)
+	}
+	if got := clk.Now().Sub(start); got != 4*deployPoll {
+		t.Errorf("the clock moved %s; want %s", got, 4*deployPoll)
+	}
+}
+
+func TestFailedDeploymentIsPermanent(t *testing.T) {
+	f := connectortest.NewCiscoFMC(t)
+	f.FailDeployments("Deployment to device ftd-edge-1 failed: interface inside is not configured")
+	env, logs, _ := connectortest.NewEnv("fmc")
+	c := newConn(t, f, "deploy_devices: [ftd-edge-1]\n", env)
+	ctx := context.Background()
+	_, err := c.Execute(ctx, req(connectors.BlockIP, "203.0.113.7"))
+	task := f.Deployments()[0].TaskID
+	want := "cisco_fmc fmc: the group is updated but not deployed: deploying to ftd-edge-1: deployment task " + task +
+		` ended "Failed": Deployment to device ftd-edge-1 failed: interface inside is not configured; the Management Center holds the change, fix the deployment there and deploy again`
+	if err == nil || connectors.Retryable(err) || err.Error() != want {
+		t.Fatalf("err = %v\nwant permanent %s", err, want)
+	}
+	if v, err := c.Verify(ctx, req(connectors.BlockIP, "203.0.113.7")); err != nil || !v.InPlace {
+		t.Errorf("Verify after the failed deployment: %+v %v; the Management Center holds the change", v, err)
+	}
+	connectortest.AssertNoSecret(t, []string{connectortest.FMCPassword}, err.Error(), logs.String())
+}
+
+func TestDeploymentTimeoutIsRetryable(t *testing.T) {
+	f := connectortest.NewCiscoFMC(t)
+	f.SetDeployPolls(-1)
+	clk := clock.NewFake(time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC))
+	c := newConn(t, f, "deploy_devices: [ftd-edge-1]\ndeploy_timeout: 1m\n", connectors.Env{Clock: clk})
+	_, err := c.Execute(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
+	if err == nil || !connectors.Retryable(err) || !strings.Contains(err.Error(), `is still "Deploying" after 1m (deploy_timeout)`) {
+		t.Fatalf("err = %v; want a retryable timeout", err)
+	}
+	if n := f.TaskReads(); n != 13 {
+		t.Errorf("%d task reads in 1m at one per %s; want 13", n, deployPoll)
+	}
+	// The retry finds the group already holding the address: nothing to do again.
+	r, err := c.Execute(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
+	if err != nil || r.Changed {
+		t.Errorf("retry after the timeout: %+v %v; want an unchanged success", r, err)
+	}
+}
+
+func TestDeploymentCanceledWhileWaiting(t *testing.T) {
+	f := connectortest.NewCiscoFMC(t)
+	f.SetDeployPolls(-1)
+	c := newConn(t, f, "deploy_devices: [ftd-edge-1]\n", connectors.Env{})
+	ctx, cancel := context.WithCancel(context.Background())
+	c.wait = func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
+	_, err := c.Execute(ctx, req(connectors.BlockIP, "203.0.113.7"))
+	if err == nil || !connectors.Retryable(err) || !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("err = %v; want a retryable cancellation", err)
+	}
+}
+
+func TestDeployTimeoutZeroStartsOnly(t *testing.T) {
+	f := connectortest.NewCiscoFMC(t)
+	c := newConn(t, f, "deploy_devices: [ftd-edge-1]\ndeploy_timeout: 0s\n", connectors.Env{})
+	r, err := c.Execute(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "; deployment task " + f.Deployments()[0].TaskID + " started on ftd-edge-1"; !strings.HasSuffix(r.Detail, want) || f.TaskReads() != 0 {
+		t.Errorf("Detail %q with %d task reads; want %q and no read", r.Detail, f.TaskReads(), want)
+	}
+}
+
+func TestTaskState(t *testing.T) {
+	for _, tc := range []struct {
+		status       string
+		done, failed bool
+	}{{"Deploying", false, false}, {"Deployed", true, false}, {"Failed", true, true}, {"RUNNING", false, false},
+		{"SUCCESS", true, false}, {"FAILED", true, true}, {"", false, false}, {"Something new", false, false}} {
+		if d, f := taskState(tc.status); d != tc.done || f != tc.failed {
+			t.Errorf("taskState(%q) = %v, %v; want %v, %v", tc.status, d, f, tc.done, tc.failed)
+		}
 	}
 }
 
@@ -405,4 +519,17 @@ func TestKeptObjectIsReused(t *testing.T) {
 	if got := strings.Join(f.ObjectNames(), ","); got != "warroom_198.51.100.0_24,warroom_203.0.113.7" {
 		t.Errorf("objects %s", got)
 	}
+}
+
+func FuzzTaskStatus(f *testing.F) {
+	f.Add([]byte(`{"id":"t1","type":"TaskStatus","status":"Deployed","message":"ok"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ts taskStatus
+		if json.Unmarshal(b, &ts) != nil {
+			return
+		}
+		if done, failed := taskState(ts.Status); failed && !done {
+			t.Fatalf("status %q failed but not done", ts.Status)
+		}
+	})
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// DeployDevices are the managed devices to deploy to after each change (by
 	// name); empty leaves deployment to the administrators.
 	DeployDevices []string `yaml:"deploy_devices"`
+	// DeployTimeout bounds how long warroom follows the deployment task it started
+	// (job/taskstatuses) before reporting a retryable timeout (default 10m; 0 starts
+	// the deployment without waiting for it).
+	DeployTimeout time.Duration `yaml:"deploy_timeout"`
 	// Timeout bounds one HTTP request (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 	// CAFile is a PEM bundle trusted for the server's certificate (default: the
@@ -49,7 +53,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults applied before decoding.
 func DefaultConfig() Config {
-	return Config{ObjectPrefix: "warroom_", Timeout: 30 * time.Second}
+	return Config{ObjectPrefix: "warroom_", Timeout: 30 * time.Second, DeployTimeout: 10 * time.Minute}
 }
 
 // ParseConfig decodes raw YAML over the defaults, rejecting unknown keys, and
@@ -116,6 +120,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
+	}
+	if c.DeployTimeout < 0 {
+		return fmt.Errorf("deploy_timeout: %s is negative; use 0 to start deployments without waiting for them", c.DeployTimeout)
+	}
+	if c.DeployTimeout > 24*time.Hour {
+		return fmt.Errorf("deploy_timeout: %s is longer than 24h", c.DeployTimeout)
 	}
 	if c.CAFile != "" && c.InsecureSkipVerify {
 		return errors.New("ca_file and insecure_skip_verify are both set; keep ca_file and leave certificate checks on")

@@ -131,6 +131,10 @@ func TestFakeIsStrict(t *testing.T) {
 	check("undocumented call", resp, body, 404, `"messages"`, true)
 	resp, body = do("POST", d+"deployment/deploymentrequests", `{"type":"DeploymentRequest","version":"1","deviceList":[]}`, js)
 	check("deployment without devices", resp, body, 400, "deviceList", true)
+	resp, body = do("GET", d+"job/taskstatuses/no-such-task", "", tok)
+	check("unknown task", resp, body, 404, "Task no-such-task not found", true)
+	resp, body = do("GET", d+"job/taskstatuses/x?expanded=true", "", tok)
+	check("task read with a query", resp, body, 400, "Unsupported query parameter", true)
 	resp, body = do("POST", "/api/fmc_platform/v1/auth/refreshtoken", "", map[string]string{"X-auth-access-token": access})
 	check("refresh without the refresh token", resp, body, 400, `"messages"`, true)
 }

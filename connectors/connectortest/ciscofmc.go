@@ -30,7 +30,9 @@ const (
 // DOMAINS headers), refreshed up to three times through /auth/refreshtoken; host and
 // network objects, network groups (GET, then PUT of the whole group) and deployments
 // under /api/fmc_config/v1/domain/{uuid}/. A network group must keep at least one
-// member, as on the real FMC. Errors use FMC's {"error": {"category", "messages":
+// member, as on the real FMC. A deployment request starts a task that GET
+// job/taskstatuses/{id} reports as "Deploying" for SetDeployPolls reads (default
+// 1), then "Deployed", or "Failed" with a message after FailDeployments. Errors use FMC's {"error": {"category", "messages":
 // [{"description"}], "severity"}} shape; anything undocumented fails the test.
 type CiscoFMC struct {
 	vendorKnobs
@@ -40,18 +42,22 @@ type CiscoFMC struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	access    map[string]bool
-	refresh   map[string]int // refresh token → refreshes used
-	objects   map[string]*fmcObject
-	groups    map[string]*fmcGroup
-	devices   []fmcDevice
-	pending   bool // changes not yet deployed
-	deploys   []FMCDeployment
-	mutations int
-	tokens    int
-	refreshes int
-	seq       int
+	mu          sync.Mutex
+	access      map[string]bool
+	refresh     map[string]int // refresh token → refreshes used
+	objects     map[string]*fmcObject
+	groups      map[string]*fmcGroup
+	devices     []fmcDevice
+	pending     bool // changes not yet deployed
+	deploys     []FMCDeployment
+	tasks       map[string]*fmcTask
+	deployPolls int    // reads answering "Deploying" before a task ends (<0: never)
+	deployFail  string // non-empty: tasks end "Failed" with this message
+	taskReads   int
+	mutations   int
+	tokens      int
+	refreshes   int
+	seq         int
 }
 
 type fmcObject struct {
@@ -83,6 +89,13 @@ type fmcDevice struct{ ID, Name string }
 type FMCDeployment struct {
 	Version string
 	Devices []string // device ids
+	TaskID  string
+}
+
+type fmcTask struct {
+	id, fail string
+	left     int // reads still answering "Deploying" (<0: forever)
+	status   string
 }
 
 // NewCiscoFMC starts an FMC fake holding network group "warroom-block" in the
@@ -90,7 +103,8 @@ type FMCDeployment struct {
 // groups cannot be empty, and two managed devices, ftd-edge-1 and ftd-edge-2.
 func NewCiscoFMC(tb testing.TB) *CiscoFMC {
 	tb.Helper()
-	f := &CiscoFMC{t: tb, access: map[string]bool{}, refresh: map[string]int{}, objects: map[string]*fmcObject{}, groups: map[string]*fmcGroup{}}
+	f := &CiscoFMC{t: tb, access: map[string]bool{}, refresh: map[string]int{}, objects: map[string]*fmcObject{}, groups: map[string]*fmcGroup{},
+		tasks: map[string]*fmcTask{}, deployPolls: 1}
 	for _, d := range []string{"ftd-edge-1", "ftd-edge-2"} {
 		f.devices = append(f.devices, fmcDevice{ID: f.id(), Name: d})
 	}
@@ -201,6 +215,29 @@ func (f *CiscoFMC) Deployments() []FMCDeployment {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.deploys)
+}
+
+// SetDeployPolls sets how many reads of a deployment task started from now on
+// answer "Deploying" before it ends; n < 0 keeps it deploying forever.
+func (f *CiscoFMC) SetDeployPolls(n int) {
+	f.mu.Lock()
+	f.deployPolls = n
+	f.mu.Unlock()
+}
+
+// FailDeployments makes deployment tasks started from now on end "Failed" with msg
+// (as a device refusing the configuration would); "" lets them succeed again.
+func (f *CiscoFMC) FailDeployments(msg string) {
+	f.mu.Lock()
+	f.deployFail = msg
+	f.mu.Unlock()
+}
+
+// TaskReads counts GET job/taskstatuses/{id} calls answered.
+func (f *CiscoFMC) TaskReads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.taskReads
 }
 
 // DeviceID returns the id of the managed device named name.
@@ -413,12 +450,37 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.pending = false
 		f.mutations++
-		f.deploys = append(f.deploys, FMCDeployment{Version: in.Version, Devices: in.DeviceList})
 		task := f.id()
+		f.tasks[task] = &fmcTask{id: task, fail: f.deployFail, left: f.deployPolls, status: "Deploying"}
+		f.deploys = append(f.deploys, FMCDeployment{Version: in.Version, Devices: in.DeviceList, TaskID: task})
 		fmcJSON(w, http.StatusAccepted, map[string]any{"type": "DeploymentRequest", "version": in.Version, "forceDeploy": in.ForceDeploy,
 			"ignoreWarning": in.IgnoreWarning, "deviceList": in.DeviceList,
 			"metadata": map[string]any{"task": map[string]any{"type": "TaskStatus", "id": task,
 				"links": map[string]string{"self": f.URL + base + "job/taskstatuses/" + task}}}})
+	case len(parts) == 3 && parts[0] == "job" && parts[1] == "taskstatuses" && r.Method == http.MethodGet:
+		if !f.checkQuery(w, r) {
+			return
+		}
+		t, ok := f.tasks[parts[2]]
+		if !ok {
+			f.reject(w, http.StatusNotFound, "Task "+parts[2]+" not found")
+			return
+		}
+		f.taskReads++
+		msg := "Deployment in progress"
+		switch {
+		case t.left > 0:
+			t.left--
+		case t.left == 0 && t.fail != "":
+			t.status, msg = "Failed", t.fail
+		case t.left == 0:
+			t.status, msg = "Deployed", "Deployment completed successfully"
+		}
+		if t.status == "Failed" {
+			msg = t.fail
+		}
+		fmcJSON(w, http.StatusOK, map[string]any{"id": t.id, "type": "TaskStatus", "taskType": "DEVICE_DEPLOYMENT",
+			"status": t.status, "message": msg, "links": map[string]string{"self": f.URL + base + "job/taskstatuses/" + t.id}})
 	default:
 		f.reject(w, http.StatusNotFound, fmt.Sprintf("%s %s is not part of the API", r.Method, res))
 	}

@@ -120,8 +120,10 @@ func TestPANOSFakeIsStrict(t *testing.T) {
 			body: url.Values{"type": {"user-id"}, "cmd": {"<uid-message>"}}.Encode()},
 		{name: "other op command", method: "POST", path: "/api/", header: auth, status: 200, contains: "Invalid syntax", flagged: true,
 			body: url.Values{"type": {"op"}, "cmd": {"<show><system><info/></system></show>"}}.Encode()},
-		{name: "config request", method: "POST", path: "/api/", header: auth, status: 400, contains: `Illegal value for parameter`, flagged: true,
+		{name: "config request without an xpath", method: "POST", path: "/api/", header: auth, status: 200, contains: `Bad Xpath`, flagged: true,
 			body: url.Values{"type": {"config"}, "action": {"get"}}.Encode()},
+		{name: "unknown request type", method: "POST", path: "/api/", header: auth, status: 400, contains: `Illegal value for parameter`, flagged: true,
+			body: url.Values{"type": {"report"}}.Encode()},
 		{name: "unknown vsys", method: "POST", path: "/api/", header: auth, status: 200, contains: `code="12"`,
 			body: url.Values{"type": {"op"}, "cmd": {show}, "vsys": {"vsys7"}}.Encode()},
 	})

@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,7 +136,13 @@ func fwRandomHex(n int) string {
 // PANOS is a strict fake of the PAN-OS XML API (/api/) on 127.0.0.1 over HTTPS. It
 // implements type=keygen, type=user-id (uid-message register and unregister of IP
 // tags, with timeout and persistent attributes) and type=op "show object
-// registered-ip" filtered by ip or by tag (with limit and start-point). Keys travel
+// registered-ip" filtered by ip or by tag (with limit and start-point). It also
+// keeps a candidate and a running configuration of address objects and address
+// groups per vsys: type=config set/delete/get (candidate) and show (running) on
+// their xpaths, type=commit (full, or action=partial for admins) starting a job
+// that <show><jobs><id>N</id></jobs></show> reports ACT for SetCommitPolls reads,
+// then FIN with result OK (the running configuration becomes the candidate) or
+// FAIL (FailCommits, or a static group left empty). Keys travel
 // in the X-PAN-KEY header or the key parameter. Anything else is answered with
 // PAN-OS's own <response status="error" code="..."> and, when the connector under
 // test is at fault, fails the test.
@@ -152,6 +162,22 @@ type PANOS struct {
 	key    map[string]bool                         // keys the firewall accepts
 	issued []string                                // every key issued, in order
 	reg    map[string]map[string]map[string]panTag // vsys → address → tag → registration
+
+	// The configuration: candidate and running, commit jobs.
+	candidate, running *panConfig
+	jobs               map[int]*panJob
+	nextJob            int
+	commitPolls        int    // job reads answering ACT before FIN (<0: never)
+	commitFail         string // non-empty: commit jobs fail with this detail
+	commits            []PANOSCommit
+	jobReads           int
+}
+
+// PANOSCommit records one commit request the fake accepted.
+type PANOSCommit struct {
+	Partial bool
+	Admins  []string // the partial commit's admin scope
+	Job     int      // 0: nothing to commit
 }
 
 type panTag struct {
@@ -165,7 +191,8 @@ var _ Faults = (*PANOS)(nil)
 func NewPANOS(tb testing.TB) *PANOS {
 	tb.Helper()
 	p := &PANOS{User: "warroom-api", Password: "pan-" + fwRandomHex(8), Vsys: []string{"vsys1"}, Now: time.Now, tb: tb,
-		key: map[string]bool{}, reg: map[string]map[string]map[string]panTag{}}
+		key: map[string]bool{}, reg: map[string]map[string]map[string]panTag{},
+		candidate: newPanConfig(), running: newPanConfig(), jobs: map[int]*panJob{}, commitPolls: 1}
 	srv, ca := newFirewallTLSFake(tb, http.HandlerFunc(p.serve))
 	p.URL, p.CAFile = srv.URL, ca
 	return p
@@ -324,19 +351,28 @@ func (p *PANOS) serve(w http.ResponseWriter, r *http.Request) {
 	if vsys == "" {
 		vsys = "vsys1"
 	}
-	known := false
-	for _, v := range p.Vsys {
-		known = known || v == vsys
+	cmd := r.Form.Get("cmd")
+	if typ == "op" && strings.HasPrefix(cmd, "<show><jobs>") {
+		p.showJob(w, cmd)
+		return
 	}
-	if !known {
+	switch typ {
+	case "config":
+		p.config(w, r)
+		return
+	case "commit":
+		p.commit(w, r)
+		return
+	}
+	if !p.knownVsys(vsys) {
 		panError(w, http.StatusOK, "12", fmt.Sprintf("Invalid vsys %s", vsys))
 		return
 	}
 	switch typ {
 	case "user-id":
-		p.userID(w, vsys, r.Form.Get("cmd"))
+		p.userID(w, vsys, cmd)
 	case "op":
-		p.op(w, vsys, r.Form.Get("cmd"))
+		p.op(w, vsys, cmd)
 	default:
 		p.tb.Errorf("panos fake: request type %q is not one the connector should use", typ)
 		panError(w, http.StatusBadRequest, "400", fmt.Sprintf("Illegal value for parameter \"type\" [%s].", typ))
@@ -624,4 +660,534 @@ func (p *PANOS) op(w http.ResponseWriter, vsys, cmd string) {
 	p.mu.Unlock()
 	fmt.Fprintf(&b, "<count>%d</count></result></response>", n)
 	panWrite(w, http.StatusOK, b.String())
+}
+
+// The configuration part of the PAN-OS fake: type=config (set, delete, get of the
+// candidate, show of the running configuration) for address objects and static
+// address groups under a vsys, type=commit (full, or partial for admins) that
+// starts a job, and type=op <show><jobs><id>N</id></jobs></show>.
+
+type panAddr struct{ netmask, description string }
+
+type panGroup struct {
+	static  []string
+	dynamic string // match filter of a dynamic group ("": static)
+}
+
+type panConfig struct {
+	addrs  map[string]map[string]panAddr   // vsys → name → object
+	groups map[string]map[string]*panGroup // vsys → name → group
+}
+
+func newPanConfig() *panConfig {
+	return &panConfig{addrs: map[string]map[string]panAddr{}, groups: map[string]map[string]*panGroup{}}
+}
+
+func (c *panConfig) clone() *panConfig {
+	n := newPanConfig()
+	for v, as := range c.addrs {
+		n.addrs[v] = maps.Clone(as)
+	}
+	for v, gs := range c.groups {
+		n.groups[v] = map[string]*panGroup{}
+		for name, g := range gs {
+			n.groups[v][name] = &panGroup{static: slices.Clone(g.static), dynamic: g.dynamic}
+		}
+	}
+	return n
+}
+
+func (c *panConfig) equal(o *panConfig) bool {
+	norm := func(c *panConfig) (map[string]map[string]panAddr, map[string]map[string]panGroup) {
+		as := map[string]map[string]panAddr{}
+		for v, m := range c.addrs {
+			if len(m) > 0 {
+				as[v] = m
+			}
+		}
+		gs := map[string]map[string]panGroup{}
+		for v, m := range c.groups {
+			if len(m) == 0 {
+				continue
+			}
+			gs[v] = map[string]panGroup{}
+			for name, g := range m {
+				st := slices.Clone(g.static)
+				slices.Sort(st)
+				if len(st) == 0 {
+					st = nil
+				}
+				gs[v][name] = panGroup{static: st, dynamic: g.dynamic}
+			}
+		}
+		return as, gs
+	}
+	a1, g1 := norm(c)
+	a2, g2 := norm(o)
+	return reflect.DeepEqual(a1, a2) && reflect.DeepEqual(g1, g2)
+}
+
+func (c *panConfig) addrsOf(vsys string) map[string]panAddr {
+	if c.addrs[vsys] == nil {
+		c.addrs[vsys] = map[string]panAddr{}
+	}
+	return c.addrs[vsys]
+}
+
+func (c *panConfig) groupsOf(vsys string) map[string]*panGroup {
+	if c.groups[vsys] == nil {
+		c.groups[vsys] = map[string]*panGroup{}
+	}
+	return c.groups[vsys]
+}
+
+type panJob struct {
+	id       int
+	left     int // reads still answering ACT (<0: forever)
+	fail     []string
+	snapshot *panConfig
+	status   string // ACT, FIN
+	result   string // PEND, OK, FAIL
+}
+
+func (p *PANOS) knownVsys(vsys string) bool {
+	return slices.Contains(p.Vsys, vsys)
+}
+
+// AddAddress creates address object name (ip-netmask value) in vsys, in both the
+// candidate and the running configuration, as an administrator would.
+func (p *PANOS) AddAddress(vsys, name, value string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range []*panConfig{p.candidate, p.running} {
+		c.addrsOf(vsys)[name] = panAddr{netmask: value}
+	}
+}
+
+// AddAddressGroup creates a static address group holding members (address object
+// names) in vsys, in both configurations.
+func (p *PANOS) AddAddressGroup(vsys, name string, members ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range []*panConfig{p.candidate, p.running} {
+		c.groupsOf(vsys)[name] = &panGroup{static: slices.Clone(members)}
+	}
+}
+
+// AddDynamicGroup creates a dynamic address group matching filter in vsys.
+func (p *PANOS) AddDynamicGroup(vsys, name, filter string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range []*panConfig{p.candidate, p.running} {
+		c.groupsOf(vsys)[name] = &panGroup{dynamic: filter}
+	}
+}
+
+// GroupMembers returns the static members of group in vsys, from the running or
+// the candidate configuration, sorted.
+func (p *PANOS) GroupMembers(vsys, group string, running bool) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.candidate
+	if running {
+		c = p.running
+	}
+	g := c.groups[vsys][group]
+	if g == nil {
+		return nil
+	}
+	out := slices.Clone(g.static)
+	slices.Sort(out)
+	return out
+}
+
+// Address returns the ip-netmask of address object name in vsys (running or
+// candidate configuration).
+func (p *PANOS) Address(vsys, name string, running bool) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.candidate
+	if running {
+		c = p.running
+	}
+	a, ok := c.addrs[vsys][name]
+	return a.netmask, ok
+}
+
+// SetCommitPolls sets how many reads of a commit job started from now on answer
+// ACT before it finishes; n < 0 keeps it running forever.
+func (p *PANOS) SetCommitPolls(n int) {
+	p.mu.Lock()
+	p.commitPolls = n
+	p.mu.Unlock()
+}
+
+// FailCommits makes commit jobs started from now on finish with result FAIL and
+// detail as their details (as a validation error would); "" lets them succeed.
+func (p *PANOS) FailCommits(detail string) {
+	p.mu.Lock()
+	p.commitFail = detail
+	p.mu.Unlock()
+}
+
+// Commits returns the commit requests accepted so far.
+func (p *PANOS) Commits() []PANOSCommit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.commits)
+}
+
+// JobReads counts the show-jobs requests answered.
+func (p *PANOS) JobReads() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jobReads
+}
+
+var panXPathRE = regexp.MustCompile(`^/config/devices/entry\[@name='localhost\.localdomain'\]/vsys/entry\[@name='([^']+)'\]/(address|address-group)/entry\[@name='([^']+)'\](/static(/member\[text\(\)='([^']+)'\])?)?$`)
+
+// panBad answers a request the connector should never send, and fails the test.
+func (p *PANOS) panBad(w http.ResponseWriter, code, format string, a ...any) {
+	p.tb.Errorf("panos fake: "+format, a...)
+	panError(w, http.StatusOK, code, fmt.Sprintf(format, a...))
+}
+
+func (p *PANOS) config(w http.ResponseWriter, r *http.Request) {
+	action, xpath, element := r.Form.Get("action"), r.Form.Get("xpath"), r.Form.Get("element")
+	m := panXPathRE.FindStringSubmatch(xpath)
+	if m == nil {
+		p.panBad(w, "6", "Bad Xpath %q: want an address or address-group entry under a vsys", xpath)
+		return
+	}
+	vsys, kind, name, static, member := m[1], m[2], m[3], m[4] != "", m[6]
+	if !p.knownVsys(vsys) {
+		panError(w, http.StatusOK, "12", fmt.Sprintf("vsys %s does not exist", vsys))
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch action {
+	case "get", "show":
+		if static || element != "" {
+			p.panBad(w, "17", "%s takes the entry's xpath and no element", action)
+			return
+		}
+		p.readConfig(w, action, vsys, kind, name)
+	case "set":
+		if member != "" || element == "" {
+			p.panBad(w, "17", "set takes an xpath without a member predicate and an element")
+			return
+		}
+		if kind == "address" {
+			if static {
+				p.panBad(w, "6", "Bad Xpath %q: an address has no static", xpath)
+				return
+			}
+			p.setAddress(w, vsys, name, element)
+			return
+		}
+		if !static {
+			p.panBad(w, "17", "set the group's members under .../static, not the group itself")
+			return
+		}
+		p.setMembers(w, vsys, name, element)
+	case "delete":
+		if element != "" {
+			p.panBad(w, "17", "delete takes no element")
+			return
+		}
+		p.deleteConfig(w, vsys, kind, name, static, member)
+	default:
+		p.panBad(w, "400", "Illegal value for parameter \"action\" [%s]", action)
+	}
+}
+
+func (p *PANOS) readConfig(w http.ResponseWriter, action, vsys, kind, name string) {
+	c := p.candidate
+	if action == "show" {
+		c = p.running
+	}
+	var b strings.Builder
+	attrs := ""
+	if action == "get" {
+		attrs = fmt.Sprintf(` admin="%s" dirtyId="1" time="2025/01/01 00:00:00"`, p.User)
+	}
+	esc := func(s string) string {
+		var e strings.Builder
+		_ = xml.EscapeText(&e, []byte(s))
+		return e.String()
+	}
+	found := false
+	if kind == "address" {
+		if a, ok := c.addrs[vsys][name]; ok {
+			found = true
+			fmt.Fprintf(&b, `<entry name="%s"%s><ip-netmask>%s</ip-netmask>`, esc(name), attrs, esc(a.netmask))
+			if a.description != "" {
+				fmt.Fprintf(&b, "<description>%s</description>", esc(a.description))
+			}
+			b.WriteString("</entry>")
+		}
+	} else if g, ok := c.groups[vsys][name]; ok {
+		found = true
+		fmt.Fprintf(&b, `<entry name="%s"%s>`, esc(name), attrs)
+		if g.dynamic != "" {
+			fmt.Fprintf(&b, "<dynamic><filter>%s</filter></dynamic>", esc(g.dynamic))
+		} else {
+			b.WriteString("<static>")
+			for _, mb := range g.static {
+				fmt.Fprintf(&b, "<member%s>%s</member>", attrs, esc(mb))
+			}
+			b.WriteString("</static>")
+		}
+		b.WriteString("</entry>")
+	}
+	switch {
+	case !found && action == "show":
+		panWrite(w, http.StatusOK, `<response status="error" code="7"><msg><line>No such node</line></msg></response>`)
+	case !found:
+		panWrite(w, http.StatusOK, `<response status="success" code="7"><result total-count="0" count="0"/></response>`)
+	case action == "show":
+		panWrite(w, http.StatusOK, `<response status="success"><result>`+b.String()+`</result></response>`)
+	default:
+		panWrite(w, http.StatusOK, `<response status="success" code="19"><result total-count="1" count="1">`+b.String()+`</result></response>`)
+	}
+}
+
+func (p *PANOS) setAddress(w http.ResponseWriter, vsys, name, element string) {
+	var el struct {
+		Netmask     *string         `xml:"ip-netmask"`
+		Description *string         `xml:"description"`
+		Any         []panAnyElement `xml:",any"`
+	}
+	if err := xml.Unmarshal([]byte("<entry>"+element+"</entry>"), &el); err != nil || len(el.Any) > 0 || el.Netmask == nil {
+		p.panBad(w, "12", "address %s: element %q: want <ip-netmask> and an optional <description> (%v)", name, element, err)
+		return
+	}
+	v := strings.TrimSpace(*el.Netmask)
+	if _, err := netip.ParsePrefix(v); err != nil {
+		if _, err := netip.ParseAddr(v); err != nil {
+			p.panBad(w, "12", "address %s: ip-netmask %q is not an address or network", name, v)
+			return
+		}
+	}
+	if len(name) > 63 {
+		p.panBad(w, "12", "address %s: the name is longer than 63 characters", name)
+		return
+	}
+	a := p.candidate.addrsOf(vsys)[name]
+	old := a
+	a.netmask = v
+	if el.Description != nil {
+		a.description = *el.Description
+	}
+	p.candidate.addrsOf(vsys)[name] = a
+	if a != old {
+		p.mutated()
+	}
+	panWrite(w, http.StatusOK, `<response status="success" code="20"><msg>command succeeded</msg></response>`)
+}
+
+func (p *PANOS) setMembers(w http.ResponseWriter, vsys, group, element string) {
+	var el struct {
+		Members []string        `xml:"member"`
+		Any     []panAnyElement `xml:",any"`
+	}
+	if err := xml.Unmarshal([]byte("<static>"+element+"</static>"), &el); err != nil || len(el.Any) > 0 || len(el.Members) == 0 {
+		p.panBad(w, "12", "address-group %s: element %q: want <member> elements (%v)", group, element, err)
+		return
+	}
+	g := p.candidate.groups[vsys][group]
+	if g == nil {
+		p.panBad(w, "12", "address-group %s does not exist; set would create it, which the connector must not do", group)
+		return
+	}
+	if g.dynamic != "" {
+		p.panBad(w, "12", "address-group %s is dynamic: static and dynamic are mutually exclusive", group)
+		return
+	}
+	changed := false
+	for _, mb := range el.Members {
+		if _, ok := p.candidate.addrs[vsys][mb]; !ok {
+			p.panBad(w, "12", "address-group %s: member %s is not a valid reference (create the address first)", group, mb)
+			return
+		}
+		if !slices.Contains(g.static, mb) {
+			g.static = append(g.static, mb)
+			changed = true
+		}
+	}
+	if changed {
+		p.mutated()
+	}
+	panWrite(w, http.StatusOK, `<response status="success" code="20"><msg>command succeeded</msg></response>`)
+}
+
+func (p *PANOS) deleteConfig(w http.ResponseWriter, vsys, kind, name string, static bool, member string) {
+	gone := func() {
+		panWrite(w, http.StatusOK, `<response status="error" code="7"><msg><line>Object doesn't exist</line></msg></response>`)
+	}
+	if kind == "address" {
+		if static {
+			p.panBad(w, "6", "Bad Xpath: an address has no static")
+			return
+		}
+		if _, ok := p.candidate.addrs[vsys][name]; !ok {
+			gone()
+			return
+		}
+		for gname, g := range p.candidate.groups[vsys] {
+			if slices.Contains(g.static, name) {
+				panError(w, http.StatusOK, "10", fmt.Sprintf("%s cannot be deleted because of references from: address-group -> %s -> static", name, gname))
+				return
+			}
+		}
+		delete(p.candidate.addrs[vsys], name)
+		p.mutated()
+		panWrite(w, http.StatusOK, `<response status="success" code="20"><msg>command succeeded</msg></response>`)
+		return
+	}
+	if member == "" {
+		p.panBad(w, "17", "the connector deletes group members, never a group or its static list")
+		return
+	}
+	g := p.candidate.groups[vsys][name]
+	if g == nil || !slices.Contains(g.static, member) {
+		gone()
+		return
+	}
+	g.static = slices.DeleteFunc(g.static, func(s string) bool { return s == member })
+	p.mutated()
+	panWrite(w, http.StatusOK, `<response status="success" code="20"><msg>command succeeded</msg></response>`)
+}
+
+func (p *PANOS) commit(w http.ResponseWriter, r *http.Request) {
+	action, cmd := r.Form.Get("action"), r.Form.Get("cmd")
+	var c struct {
+		XMLName xml.Name `xml:"commit"`
+		Partial *struct {
+			Admin *struct {
+				Members []string `xml:"member"`
+			} `xml:"admin"`
+			Any []panAnyElement `xml:",any"`
+		} `xml:"partial"`
+		Any []panAnyElement `xml:",any"`
+	}
+	if err := xml.Unmarshal([]byte(cmd), &c); err != nil || len(c.Any) > 0 {
+		p.panBad(w, "18", "commit cmd %q: want <commit></commit> or a partial commit (%v)", cmd, err)
+		return
+	}
+	rec := PANOSCommit{}
+	switch action {
+	case "":
+		if c.Partial != nil {
+			p.panBad(w, "17", "a <partial> commit needs action=partial")
+			return
+		}
+	case "partial":
+		if c.Partial == nil || c.Partial.Admin == nil || len(c.Partial.Admin.Members) == 0 || len(c.Partial.Any) > 0 {
+			p.panBad(w, "17", "action=partial: want <commit><partial><admin><member>NAME</member></admin></partial></commit>, got %q", cmd)
+			return
+		}
+		rec.Partial, rec.Admins = true, c.Partial.Admin.Members
+	default:
+		p.panBad(w, "400", "Illegal value for parameter \"action\" [%s] of a commit", action)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Every change in the fake is made by User: a partial commit for other admins
+	// has nothing to commit.
+	if p.candidate.equal(p.running) || (rec.Partial && !slices.Contains(rec.Admins, p.User)) {
+		p.commits = append(p.commits, rec)
+		panWrite(w, http.StatusOK, `<response status="success" code="19"><msg>There are no changes to commit.</msg></response>`)
+		return
+	}
+	p.nextJob++
+	j := &panJob{id: p.nextJob, left: p.commitPolls, snapshot: p.candidate.clone(), status: "ACT", result: "PEND"}
+	if p.commitFail != "" {
+		j.fail = []string{"Validation Error:", p.commitFail}
+	}
+	j.fail = append(j.fail, validatePanConfig(j.snapshot)...)
+	p.jobs[j.id] = j
+	rec.Job = j.id
+	p.commits = append(p.commits, rec)
+	p.mutated()
+	panWrite(w, http.StatusOK, fmt.Sprintf(`<response status="success" code="19"><result><msg><line>Commit job enqueued with jobid %d</line></msg><job>%d</job></result></response>`, j.id, j.id))
+}
+
+// validatePanConfig is the commit's validation: static groups need members, and
+// members must name address objects.
+func validatePanConfig(c *panConfig) []string {
+	var errs []string
+	for vsys, gs := range c.groups {
+		for name, g := range gs {
+			if g.dynamic != "" {
+				continue
+			}
+			if len(g.static) == 0 {
+				errs = append(errs, fmt.Sprintf("address-group -> %s -> static is invalid (%s)", name, vsys))
+			}
+			for _, mb := range g.static {
+				if _, ok := c.addrs[vsys][mb]; !ok {
+					errs = append(errs, fmt.Sprintf("address-group -> %s -> static '%s' is not a valid reference", name, mb))
+				}
+			}
+		}
+	}
+	sort.Strings(errs)
+	if len(errs) > 0 {
+		errs = append([]string{"Validation Error:"}, errs...)
+	}
+	return errs
+}
+
+func (p *PANOS) showJob(w http.ResponseWriter, cmd string) {
+	var s struct {
+		XMLName xml.Name `xml:"show"`
+		Jobs    *struct {
+			ID  string          `xml:"id"`
+			Any []panAnyElement `xml:",any"`
+		} `xml:"jobs"`
+		Any []panAnyElement `xml:",any"`
+	}
+	if err := xml.Unmarshal([]byte(cmd), &s); err != nil || s.Jobs == nil || len(s.Any) > 0 || len(s.Jobs.Any) > 0 {
+		p.panBad(w, "17", "op command %q is not <show><jobs><id>N</id></jobs></show>", cmd)
+		return
+	}
+	id, err := strconv.Atoi(strings.TrimSpace(s.Jobs.ID))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j := p.jobs[id]
+	if err != nil || j == nil {
+		p.tb.Errorf("panos fake: show jobs for unknown job %q", s.Jobs.ID)
+		panWrite(w, http.StatusOK, `<response status="error"><msg><line>job `+strconv.Quote(s.Jobs.ID)+` not found</line></msg></response>`)
+		return
+	}
+	p.jobReads++
+	switch {
+	case j.status == "FIN":
+	case j.left != 0:
+		if j.left > 0 {
+			j.left--
+		}
+	case len(j.fail) > 0:
+		j.status, j.result = "FIN", "FAIL"
+	default:
+		j.status, j.result = "FIN", "OK"
+		p.running = j.snapshot.clone()
+	}
+	progress, tfin, details := "50", "Still Active", ""
+	if j.status == "FIN" {
+		progress, tfin = "100", "2025/01/01 00:00:09"
+		if j.result == "OK" {
+			details = "<line>Configuration committed successfully</line>"
+		}
+		for _, l := range j.fail {
+			details += "<line><![CDATA[ " + l + " ]]></line>"
+		}
+	}
+	panWrite(w, http.StatusOK, fmt.Sprintf(`<response status="success"><result><job><tenq>2025/01/01 00:00:00</tenq><tdeq>00:00:00</tdeq><id>%d</id>`+
+		`<user>%s</user><type>Commit</type><status>%s</status><queued>NO</queued><stoppable>no</stoppable><result>%s</result>`+
+		`<tfin>%s</tfin><description></description><positionInQ>0</positionInQ><progress>%s</progress><details>%s</details><warnings></warnings></job></result></response>`,
+		j.id, p.User, j.status, j.result, tfin, progress, details))
 }

@@ -26,6 +26,23 @@ type Config struct {
 	// PasswordEnv / PasswordFile name where that administrator's password comes from.
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
+	// Mode is how a block is made: "tag" (default) registers a tag on the address
+	// through the User-ID API, no commit needed; "address_group" creates a static
+	// address object per address, adds it to AddressGroup and commits.
+	Mode string `yaml:"mode"`
+	// AddressGroup is the static address group the objects join (mode
+	// address_group); it must exist and be used in a deny rule.
+	AddressGroup string `yaml:"address_group"`
+	// ObjectPrefix starts the name of every address object warroom creates (mode
+	// address_group, default "warroom-").
+	ObjectPrefix string `yaml:"object_prefix"`
+	// CommitAdmin scopes the commit to the changes of this administrator (a partial
+	// commit, mode address_group). Default: username when the key is generated;
+	// with a ready API key and no commit_admin the commit is a full one.
+	CommitAdmin string `yaml:"commit_admin"`
+	// CommitTimeout bounds how long warroom follows the commit job (mode
+	// address_group, default 5m).
+	CommitTimeout time.Duration `yaml:"commit_timeout"`
 	// Tag is the tag registered on blocked addresses; a Dynamic Address Group matching
 	// it, used in a deny rule, enforces the block (default "warroom-block").
 	Tag string `yaml:"tag"`
@@ -45,12 +62,19 @@ type Config struct {
 	DryRun bool `yaml:"dry_run"`
 }
 
+// The modes.
+const (
+	ModeTag          = "tag"
+	ModeAddressGroup = "address_group"
+)
+
 // MaxTimeout is the longest tag timeout PAN-OS accepts, in seconds (30 days).
 const MaxTimeout = 2592000
 
 // DefaultConfig returns the defaults applied before decoding.
 func DefaultConfig() Config {
-	return Config{Tag: "warroom-block", Vsys: "vsys1", Timeout: 15 * time.Second}
+	return Config{Mode: ModeTag, Tag: "warroom-block", Vsys: "vsys1", Timeout: 15 * time.Second,
+		ObjectPrefix: "warroom-", CommitTimeout: 5 * time.Minute}
 }
 
 // ParseConfig decodes raw YAML over the defaults, rejecting unknown keys, and
@@ -69,6 +93,11 @@ func ParseConfig(raw []byte) (Config, error) {
 var (
 	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	vsysRE = regexp.MustCompile(`^vsys[0-9]{1,3}$`)
+	// PAN-OS object names: at most 63 letters, digits, spaces, hyphens, periods and
+	// underscores, starting with a letter, digit or underscore.
+	objectNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9 ._-]{0,62}$`)
+	prefixRE     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,19}$`)
+	adminRE      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._@-]{0,62}$`)
 )
 
 // Validate checks the settings, naming the offending key.
@@ -109,6 +138,36 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Username, "\r\n") {
 		return errors.New("username: must be a single line")
+	}
+	switch c.Mode {
+	case ModeTag:
+		if c.AddressGroup != "" {
+			return errors.New("address_group: only used with mode: address_group; set the mode or remove the key")
+		}
+		if c.CommitAdmin != "" {
+			return errors.New("commit_admin: only used with mode: address_group (mode tag needs no commit)")
+		}
+	case ModeAddressGroup:
+		if c.AddressGroup == "" {
+			return errors.New("address_group: required with mode: address_group; name the static address group your deny rule uses")
+		}
+		if !objectNameRE.MatchString(c.AddressGroup) || strings.Contains(c.AddressGroup, "  ") {
+			return fmt.Errorf("address_group: %q is not a PAN-OS object name (at most 63 letters, digits, spaces, -, . or _, starting with a letter, digit or _)", c.AddressGroup)
+		}
+		if !prefixRE.MatchString(c.ObjectPrefix) {
+			return fmt.Errorf("object_prefix: %q must start with a letter, digit or _ and hold at most 20 letters, digits, -, . or _", c.ObjectPrefix)
+		}
+		if c.CommitAdmin != "" && !adminRE.MatchString(c.CommitAdmin) {
+			return fmt.Errorf("commit_admin: %q is not an administrator name (letters, digits, -, ., _ and @)", c.CommitAdmin)
+		}
+		if c.CommitTimeout <= 0 {
+			return fmt.Errorf("commit_timeout: %s must be positive", c.CommitTimeout)
+		}
+		if c.CommitTimeout > time.Hour {
+			return fmt.Errorf("commit_timeout: %s is longer than 1h", c.CommitTimeout)
+		}
+	default:
+		return fmt.Errorf("mode: %q is not a mode; use tag (User-ID tag registration, no commit) or address_group (address objects in a static group, with a commit)", c.Mode)
 	}
 	if err := validTag(c.Tag); err != nil {
 		return fmt.Errorf("tag: %w", err)

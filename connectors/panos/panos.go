@@ -1,8 +1,12 @@
 // Package panos blocks addresses on Palo Alto Networks firewalls through the PAN-OS
-// XML API: a block registers the address with a tag (type=user-id, a uid-message
-// register with a timeout), a Dynamic Address Group matching the tag feeds a deny
-// rule, and no commit is needed. Verify reads the registered addresses back
-// (type=op, show object registered-ip).
+// XML API. In mode tag (the default) a block registers the address with a tag
+// (type=user-id, a uid-message register with a timeout), a Dynamic Address Group
+// matching the tag feeds a deny rule, and no commit is needed; Verify reads the
+// registered addresses back (type=op, show object registered-ip). In mode
+// address_group a block creates a static address object, adds it to a static
+// address group (type=config set), commits (partial for one administrator when
+// known) and follows the commit job until it finishes; Verify reads the group back
+// from the running configuration.
 package panos
 
 import (
@@ -68,6 +72,14 @@ type Firewall struct {
 	mu  sync.Mutex        // held while a key is generated
 	key connectors.Secret // generated with type=keygen, cached until refused
 
+	// op serialises address-group changes: read, change, commit must not interleave.
+	op sync.Mutex
+	// commitAdmin scopes commits to one administrator's changes ("": full commit).
+	commitAdmin string
+	// wait pauses between commit-job polls; it returns early with ctx's error. Tests
+	// replace it to move a fake clock instead of sleeping.
+	wait func(ctx context.Context, d time.Duration) error
+
 	smu    sync.Mutex
 	masked []string // values masked in messages (secrets plus generated keys)
 }
@@ -132,7 +144,7 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 	}
 	base := strings.TrimRight(cfg.URL, "/")
 	f := &Firewall{name: env.Name, cfg: cfg, api: base + "/api/", endpoint: redactURL(base) + "/api/",
-		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client}
+		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client, wait: sleepCtx}
 	var err error
 	if cfg.APIKeyEnv != "" || cfg.APIKeyFile != "" {
 		if f.static, err = env.Secret("api_key", cfg.APIKeyEnv, cfg.APIKeyFile); err != nil {
@@ -148,8 +160,31 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 	if cfg.DryRun || env.DryRun {
 		f.sim = connectors.NewSimulation(env.Clock)
 	}
+	if cfg.Mode == ModeAddressGroup {
+		f.commitAdmin = cfg.CommitAdmin
+		if f.commitAdmin == "" {
+			f.commitAdmin = cfg.Username
+		}
+		if f.commitAdmin == "" {
+			f.log.Warn("panos: no commit_admin with a ready API key: every commit is a full commit and activates other administrators' pending changes too; set commit_admin",
+				"group", cfg.AddressGroup, "vsys", cfg.Vsys)
+		}
+	}
 	return f, nil
 }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *Firewall) groupMode() bool { return f.cfg.Mode == ModeAddressGroup }
 
 // Name implements connectors.Connector.
 func (f *Firewall) Name() string { return f.name }
@@ -174,6 +209,10 @@ func address(p netip.Prefix) (string, error) {
 func (f *Firewall) check(req connectors.Request) (string, error) {
 	if err := connectors.CheckRequest(f, req); err != nil {
 		return "", err
+	}
+	if f.groupMode() {
+		name, _ := f.objectFor(req.Target.Prefix)
+		return name, nil
 	}
 	return address(req.Target.Prefix)
 }
@@ -204,6 +243,9 @@ func (f *Firewall) Execute(ctx context.Context, req connectors.Request) (connect
 		}
 		return f.sim.Execute(req, d), nil
 	}
+	if f.groupMode() {
+		return f.groupChange(ctx, req, req.Kind == connectors.BlockIP)
+	}
 	if req.Kind == connectors.BlockIP {
 		return f.register(ctx, req, addr)
 	}
@@ -218,7 +260,13 @@ func (f *Firewall) Revert(ctx context.Context, req connectors.Request) (connecto
 		return connectors.Result{}, err
 	}
 	if f.sim != nil {
+		if f.groupMode() {
+			return f.sim.Revert(req, connectors.Diff{Changes: f.describeGroup(req.Target.Prefix, req.Kind != connectors.BlockIP)}), nil
+		}
 		return f.sim.Revert(req, connectors.Diff{Changes: []string{f.describe(req, addr, true)}}), nil
+	}
+	if f.groupMode() {
+		return f.groupChange(ctx, req, req.Kind != connectors.BlockIP)
 	}
 	if req.Kind == connectors.BlockIP {
 		return f.unregister(ctx, addr)
@@ -300,6 +348,9 @@ func (f *Firewall) Verify(ctx context.Context, req connectors.Request) (connecto
 	if f.sim != nil {
 		return f.sim.Verify(req), nil
 	}
+	if f.groupMode() {
+		return f.verifyGroup(ctx, req)
+	}
 	present, err := f.tagged(ctx, addr)
 	if err != nil {
 		return connectors.Verification{}, err
@@ -319,6 +370,9 @@ func (f *Firewall) Preview(_ context.Context, req connectors.Request) (connector
 	addr, err := f.check(req)
 	if err != nil {
 		return connectors.Diff{}, err
+	}
+	if f.groupMode() {
+		return connectors.Diff{Changes: f.describeGroup(req.Target.Prefix, req.Kind == connectors.BlockIP)}, nil
 	}
 	if req.Kind == connectors.BlockIP {
 		if _, err := timeoutSeconds(req.TTL); err != nil {
@@ -349,14 +403,21 @@ func (f *Firewall) Ready(ctx context.Context) connectors.Readiness {
 		r.Message = "dry run: the firewall is not contacted"
 		return r
 	}
-	cmd, _ := xml.Marshal(opShow{Filter: regFilter{Tag: &tagFilter{Entry: nameAttr{Name: f.cfg.Tag}}, Limit: 1, Start: 1}})
-	_, err := f.call(ctx, url.Values{"type": {"op"}, "cmd": {string(cmd)}, "vsys": {f.cfg.Vsys}}, "show registered-ip")
+	var msg string
+	var err error
+	if f.groupMode() {
+		msg, err = f.readyGroup(ctx)
+	} else {
+		cmd, _ := xml.Marshal(opShow{Filter: regFilter{Tag: &tagFilter{Entry: nameAttr{Name: f.cfg.Tag}}, Limit: 1, Start: 1}})
+		_, err = f.call(ctx, url.Values{"type": {"op"}, "cmd": {string(cmd)}, "vsys": {f.cfg.Vsys}}, "show registered-ip")
+		msg = fmt.Sprintf("%s answers; tag %s readable in %s; User-ID registration is checked when an action runs", f.endpoint, f.cfg.Tag, f.cfg.Vsys)
+	}
 	var ae *authError
 	var te *transportError
 	switch {
 	case err == nil:
 		r.Reachable, r.Authenticated, r.Permitted = connectors.Passed, connectors.Passed, connectors.Passed
-		r.Message = fmt.Sprintf("%s answers; tag %s readable in %s; User-ID registration is checked when an action runs", f.endpoint, f.cfg.Tag, f.cfg.Vsys)
+		r.Message = msg
 	case errors.As(err, &te):
 		r.Reachable = connectors.Failed
 		r.Message = err.Error()
@@ -366,6 +427,9 @@ func (f *Firewall) Ready(ctx context.Context) connectors.Readiness {
 	case errors.As(err, &ae):
 		r.Reachable, r.Authenticated, r.Permitted = connectors.Passed, connectors.Passed, connectors.Failed
 		r.Message = err.Error() + "; the key was generated, so the admin role lacks XML API operational requests"
+		if f.groupMode() {
+			r.Message = err.Error() + "; the key was generated, so the admin role lacks XML API configuration access"
+		}
 	default:
 		r.Reachable, r.Authenticated, r.Permitted = connectors.Passed, connectors.Passed, connectors.Failed
 		r.Message = err.Error()
