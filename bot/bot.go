@@ -74,6 +74,8 @@ type Options struct {
 	// Invite lists, per platform, the users invited into each new room.
 	Invite  map[string][]string
 	Backoff Backoff
+	// Closing says, per platform, what becomes of a room once its incident is over.
+	Closing map[string]ClosePolicy
 }
 
 // Bot runs incident rooms on the configured platforms.
@@ -89,6 +91,7 @@ type Bot struct {
 	narrator  Narrator
 	events    Events
 	invite    map[string][]string
+	closing   map[string]ClosePolicy
 	outbox    *Outbox
 
 	syncMu sync.Mutex
@@ -131,7 +134,7 @@ func New(o Options) (*Bot, error) {
 	}
 	b := &Bot{st: o.Store, platforms: o.Platforms, handler: o.Handler, clk: o.Clock, log: o.Log,
 		interval: o.Interval, reconcile: o.Reconcile, playbooks: o.Playbooks, narrator: o.Narrator,
-		events: o.Events, invite: o.Invite, dirty: map[int64]bool{}, due: map[int64]time.Time{},
+		events: o.Events, invite: o.Invite, closing: o.Closing, dirty: map[int64]bool{}, due: map[int64]time.Time{},
 		quiet: map[int64]bool{}, synced: map[int64]syncedState{}, kick: make(chan struct{}, 1)}
 	b.outbox = NewOutbox(o.Store, o.Platforms, o.Clock, o.Log, o.Backoff)
 	return b, nil

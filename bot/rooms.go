@@ -36,6 +36,10 @@ type roomState struct {
 	Announced []string `json:"announced,omitempty"`
 	// DueAt is when a held-back update is due; zero when none is.
 	DueAt time.Time `json:"due_at"`
+	// ClosingSent and ArchiveQueued: the closing summary and the archiving (see
+	// ClosePolicy) are queued, once.
+	ClosingSent   bool `json:"closing_sent,omitempty"`
+	ArchiveQueued bool `json:"archive_queued,omitempty"`
 }
 
 // maxRollingLines is how many recent summaries the rolling update keeps.
@@ -384,6 +388,9 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 				st.Announced = append(st.Announced, k)
 			}
 			room.Closed = !inc.Status.Live() && !pendingActions(v.Actions) && st.DueAt.IsZero()
+			if err := b.closeRoom(tx, name, inc, v.Actions, room.Closed, &st, enqueue); err != nil {
+				return err
+			}
 			after, _ := json.Marshal(st)
 			if isNew || string(before) != string(after) || room.Closed != wasClosed {
 				room.State = after

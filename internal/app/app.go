@@ -26,6 +26,7 @@ import (
 	"github.com/warroom/warroom/connectors/edl"
 	_ "github.com/warroom/warroom/connectors/nftables" // registers the nftables connector
 	_ "github.com/warroom/warroom/connectors/webhook"  // registers the webhook connector
+	"github.com/warroom/warroom/drill"
 	"github.com/warroom/warroom/ingest"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/playbooks"
@@ -58,6 +59,9 @@ type App struct {
 	// Sinks delivers audit entries to the SIEM (nil when no sink is configured).
 	Sinks *sinks.Dispatcher
 
+	// Drills runs gap drills (nil when drills are not enabled).
+	Drills *Drills
+
 	srv       *http.Server
 	connClose func() error
 	chat      chatParts
@@ -68,6 +72,8 @@ type Options struct {
 	Clock  clock.Clock         // default: the wall clock
 	Getenv func(string) string // default: os.Getenv
 	Log    *slog.Logger        // default: text to stderr at the configured level
+	// DrillTimer is what drills wait on between alerts (default: the wall clock).
+	DrillTimer drill.Timer
 }
 
 // New opens the store, restores the pipeline and builds the HTTP server. Close undoes it.
@@ -192,6 +198,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := a.newDrills(cfg, o.Clock, o.DrillTimer); err != nil {
+		connClose()
+		st.Close()
+		return nil, err
+	}
 	a.Generated, a.GeneratedPath = secrets.Generated()
 	return a, nil
 }
@@ -245,6 +256,7 @@ func (a *App) Serve(ctx context.Context, addr string, ready func(net.Addr)) erro
 		a.Log.Info("web chat", "url", "http://"+ln.Addr().String()+"/chat/")
 	}
 	defer a.StartChat(ctx)()
+	defer a.StartDrills(ctx)()
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(ln) }()
 	select {
@@ -374,7 +386,8 @@ func NewActions(ctx context.Context, cfg *config.Config, st *store.SQLite, pipe 
 		events, incidents = pipe, pipe
 	}
 	eng, err := actions.New(ctx, actions.Options{Store: st, Connectors: conns, Retry: retry, Breakers: breakers,
-		Guard: guard, Playbooks: set, Events: events, Incidents: incidents, Clock: clk, Log: log})
+		Guard: guard, Playbooks: set, Events: events, Incidents: incidents, Clock: clk, Log: log,
+		DrillSandbox: cfg.Drills.Sandbox})
 	if err != nil {
 		return fail(err)
 	}

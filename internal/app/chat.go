@@ -42,6 +42,9 @@ type PlatformPart struct {
 	Platform bot.Platform
 	// Invite lists the users invited into each new room (may be empty).
 	Invite []string
+	// Close, when set, is what becomes of a room once its incident is over (a
+	// closing summary, archiving after a delay).
+	Close *bot.ClosePolicy
 	// Attach, when set, is called once the bot exists, so the platform can hand it
 	// the clicks and commands it receives.
 	Attach func(b *bot.Bot)
@@ -106,6 +109,7 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 		platforms = append(platforms, chat)
 	}
 	invite := map[string][]string{}
+	closing := map[string]bot.ClosePolicy{}
 	for _, name := range sortedKeys(platformBuilders) {
 		part, err := platformBuilders[name](PlatformEnv{App: a, Config: cfg, Secrets: secrets, Getenv: getenv, Clock: clk, Roles: roles})
 		if err != nil {
@@ -117,6 +121,9 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 		platforms = append(platforms, part.Platform)
 		if len(part.Invite) > 0 {
 			invite[part.Platform.Name()] = part.Invite
+		}
+		if part.Close != nil {
+			closing[part.Platform.Name()] = *part.Close
 		}
 		a.chat.extra = append(a.chat.extra, part)
 	}
@@ -130,7 +137,7 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 	// as buttons themselves.
 	pbs.Suggest = engine == nil
 	handler, err := commands.New(commands.Options{Pipeline: a.Pipeline, Store: a.Store, Actions: engine, Roles: roles,
-		Clock: clk, Log: a.Log.With("component", "commands")})
+		Clock: clk, Log: a.Log.With("component", "commands"), Drills: a.drillCommands()})
 	if err != nil {
 		return err
 	}
@@ -142,7 +149,7 @@ func (a *App) newChat(cfg *config.Config, secrets *config.Secrets, getenv func(s
 	}
 	b, err := bot.New(bot.Options{Narrator: narrator, Store: a.Store, Platforms: platforms, Handler: handler, Clock: clk,
 		Log: a.Log.With("component", "chat"), Interval: time.Duration(cfg.Chat.UpdateInterval), Playbooks: pbs,
-		Events: a.Pipeline, Invite: invite})
+		Events: a.Pipeline, Invite: invite, Closing: closing})
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warroom/warroom/api"
 	"github.com/warroom/warroom/commands"
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/drill"
@@ -42,7 +41,7 @@ func DrillSchedules(c config.Drills) []drill.Schedule {
 // newDrills builds the drills when the section is enabled, and serves their API
 // (POST /api/v1/drills/runs, GET /api/v1/drills/runs/{id}) and the web chat's drill
 // page.
-func (a *App) newDrills(cfg *config.Config, secrets *config.Secrets, clk clock.Clock, timer drill.Timer) error {
+func (a *App) newDrills(cfg *config.Config, clk clock.Clock, timer drill.Timer) error {
 	if !cfg.Drills.Enabled {
 		return nil
 	}
@@ -75,12 +74,8 @@ func (a *App) newDrills(cfg *config.Config, secrets *config.Secrets, clk clock.C
 		return fmt.Errorf("drills: %w", err)
 	}
 	a.Drills = &Drills{Library: lib, Runner: runner, Scheduler: sched, clk: clk}
-	ids, err := drillIdentities(cfg, secrets)
-	if err != nil {
-		return err
-	}
-	a.API.Handle("POST /api/v1/drills/runs", ids.auth(config.RoleResponder, a.startDrill))
-	a.API.Handle("GET /api/v1/drills/runs/{id}", ids.auth(config.RoleViewer, a.getDrill))
+	a.API.HandleAuth("POST /api/v1/drills/runs", config.RoleResponder, apiAuth(a.startDrill))
+	a.API.HandleAuth("GET /api/v1/drills/runs/{id}", config.RoleViewer, apiAuth(a.getDrill))
 	if a.Chat != nil {
 		a.Chat.SetDrills(drillPages{a})
 	}
@@ -190,55 +185,11 @@ func (a *App) getDrill(w http.ResponseWriter, r *http.Request, _ string) {
 	writeDrillJSON(w, http.StatusOK, run)
 }
 
-// drillIDs are the API tokens, for the drill endpoints (the same tokens and roles as
-// the rest of /api/v1).
-type drillIDs []struct {
-	name string
-	role config.Role
-	hash [32]byte
-}
-
-func drillIdentities(cfg *config.Config, secrets *config.Secrets) (drillIDs, error) {
-	var ids drillIDs
-	for i, t := range cfg.API.Tokens {
-		tok, err := secrets.Resolve(fmt.Sprintf("api.tokens[%d]", i), t.Secret)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, struct {
-			name string
-			role config.Role
-			hash [32]byte
-		}{t.Identity, t.Role, sha256.Sum256([]byte(tok))})
+// apiAuth adapts a drill handler, which takes the caller's identity, to the API's
+// token check.
+func apiAuth(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := api.IdentityFrom(r.Context())
+		h(w, r, id.Name)
 	}
-	return ids, nil
-}
-
-func (ids drillIDs) auth(need config.Role, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := r.Header.Get("Authorization")
-		if len(hdr) < 8 || !strings.EqualFold(hdr[:7], "bearer ") {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="warroom"`)
-			writeDrillJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
-			return
-		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(hdr[7:])))
-		found := -1
-		for i := range ids {
-			if subtle.ConstantTimeCompare(sum[:], ids[i].hash[:]) == 1 {
-				found = i
-			}
-		}
-		if found < 0 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="warroom"`)
-			writeDrillJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
-			return
-		}
-		if !ids[found].role.Allows(need) {
-			writeDrillJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("identity %q has role %s; this needs %s",
-				ids[found].name, ids[found].role, need)})
-			return
-		}
-		h(w, r, ids[found].name)
-	})
 }
