@@ -290,3 +290,23 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestModelNarrativeIsShownAtOnce: a model's narrative (and each rewrite of it) is part
+// of what the opening message shows without waiting for the update interval; the
+// template's own changes are not.
+func TestModelNarrativeIsShownAtOnce(t *testing.T) {
+	inc := &model.Incident{ID: 1, Number: "INC-0001", Status: model.StatusOpen, Severity: model.SeverityHigh}
+	tmpl := &View{Incident: inc, Narrative: Narrative{Text: "3 alerts", Source: NarrativeTemplate}}
+	tmpl2 := &View{Incident: inc, Narrative: Narrative{Text: "4 alerts", Source: NarrativeTemplate}}
+	ai := &View{Incident: inc, Narrative: Narrative{Text: "A brute force.", Source: NarrativeAI, Model: "m"}}
+	ai2 := &View{Incident: inc, Narrative: Narrative{Text: "A brute force, now contained.", Source: NarrativeAI, Model: "m"}}
+	if urgent(tmpl) != urgent(tmpl2) {
+		t.Error("a template narrative's count change is urgent; it should wait for the interval")
+	}
+	if urgent(tmpl) == urgent(ai) {
+		t.Error("the model's first narrative is not urgent")
+	}
+	if urgent(ai) == urgent(ai2) {
+		t.Error("a rewrite of the model's narrative is not urgent")
+	}
+}

@@ -69,6 +69,13 @@ func urgent(v *View) string {
 	for _, a := range v.Actions {
 		fmt.Fprintf(&b, "|a:%d:%s:%d:%t:%s", a.ID, a.State, len(a.Approvals), a.PendingReview, v.Requests[a.ID])
 	}
+	// A model's narrative replaces the template as soon as it arrives, and each rewrite
+	// (the narrator debounces them) shows at once; the template's own changes (counts)
+	// wait for the interval like other count-only edits.
+	if n := v.Narrative; n.Source == NarrativeAI {
+		sum := sha256.Sum256([]byte(n.Text))
+		fmt.Fprintf(&b, "|n:%s:%x", n.Model, sum[:8])
+	}
 	return b.String()
 }
 

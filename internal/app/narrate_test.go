@@ -131,6 +131,10 @@ func TestNarrativeOpeningNeverWaitsAndInjectionChangesNothing(t *testing.T) {
 	if _, err := s.App.Store.Narrative(ctx, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a narrative is stored before the model answered: %v", err)
 	}
+	// The opening message is delivered with the template: what follows is an edit.
+	if _, err := s.App.Bot.Outbox().DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// The prompt that left the process is redacted and carries the injection as data.
 	q := srv.Requests()[0].Body.Messages[1].Content
 	if strings.Contains(q, "10.0.5.11") || strings.Contains(q, "web-01.corp.example") || !strings.Contains(q, "ignore previous instructions") {
@@ -143,13 +147,14 @@ func TestNarrativeOpeningNeverWaitsAndInjectionChangesNothing(t *testing.T) {
 	if n.Source != "ai" || n.Model != aiModel || n.Dropped == 0 {
 		t.Errorf("stored %+v", n)
 	}
-	s.Clock.Advance(time.Duration(s.App.Config.Chat.UpdateInterval))
+	// The model's narrative replaces the template at the next sync, without waiting
+	// for the update interval.
 	if _, err := s.App.Bot.Sync(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	m = openingMessage(t, s, id)
 	if m.Narrative == nil || m.Narrative.Source != bot.NarrativeAI || m.Narrative.Model != aiModel {
-		t.Fatalf("opening narrative %+v; want the model's, named", m.Narrative)
+		t.Fatalf("opening narrative %+v; want the model's, named, without waiting for the update interval", m.Narrative)
 	}
 	for name, esc := range map[string]func(string) string{"slack": bot.EscapeSlack, "discord": bot.EscapeDiscord} {
 		out := esc(m.Narrative.Text)
