@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/warroom/warroom/internal/secret"
 )
 
 // TLS holds a sink's TLS client settings. Embed it inline.
@@ -176,7 +178,7 @@ func StatusError(what string, resp *http.Response, detail string, now time.Time,
 func Snippet(s string, n int, secrets ...Secret) string {
 	for _, sec := range secrets {
 		if v := sec.Reveal(); len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, redacted)
+			s = strings.ReplaceAll(s, v, secret.Redacted)
 		}
 	}
 	s = strings.Map(func(r rune) rune {

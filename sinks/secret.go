@@ -9,45 +9,15 @@ import (
 	"strings"
 
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/internal/secret"
 )
 
-const redacted = "[redacted]"
-
-// Secret holds a credential read from the environment or a file. It never prints
-// itself: String, GoString, text marshalling and slog all render "[redacted]". Only
-// Reveal returns the value, for the one place that puts it on the wire.
-//
-// The value sits behind a pointer, so even %+v of a struct holding a Secret in an
-// unexported field prints an address, not the value.
-type Secret struct{ value *string }
+// Secret holds a credential read from the environment or a file; it never prints
+// itself (see internal/secret). Only Reveal returns the value.
+type Secret = secret.Secret
 
 // NewSecret wraps v.
-func NewSecret(v string) Secret { return Secret{value: &v} }
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string {
-	if s.value == nil {
-		return ""
-	}
-	return *s.value
-}
-
-// IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.Reveal() == "" }
-
-// String renders "[redacted]".
-func (s Secret) String() string { return redacted }
-
-// GoString renders "[redacted]" for %#v.
-func (s Secret) GoString() string { return redacted }
-
-// MarshalText renders "[redacted]".
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// LogValue renders "[redacted]" in slog output.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-var _ slog.LogValuer = Secret{}
+func NewSecret(v string) Secret { return secret.New(v) }
 
 // SecretRef names where a sink's secret comes from: an environment variable or a file.
 // The secret itself never appears in the configuration. Embed it inline.

@@ -43,6 +43,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/warroom/warroom/bot"
+	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -178,6 +179,9 @@ func New(o Options) (*Adapter, error) {
 		base, err := url.Parse(strings.TrimSuffix(o.APIURL, "/"))
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 			return nil, fmt.Errorf("discord: api_url %q: want an http(s) URL", o.APIURL)
+		}
+		if base.Scheme != "https" && !config.IsLoopback(base.Host) {
+			return nil, fmt.Errorf("discord: api_url http://%s would carry the bot token unencrypted; use https:// (plain http is allowed only for a loopback address)", base.Host)
 		}
 		s.Client.Transport = &Rewrite{Base: base, Next: http.DefaultTransport}
 	}

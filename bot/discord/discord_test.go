@@ -302,3 +302,22 @@ func TestTokenNeverShown(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestPlainHTTPAPIURLIsRefusedOffLoopback checks the bot token never travels
+// unencrypted: an http:// api_url is refused unless it is a loopback address.
+func TestPlainHTTPAPIURLIsRefusedOffLoopback(t *testing.T) {
+	o := Options{Token: "MTIz.secret-token", ApplicationID: "1300000000000000100", GuildID: "1300000000000000200", Mode: ModeGateway,
+		Clock: clock.NewFake(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)), Log: slog.New(slog.DiscardHandler)}
+	for _, u := range []string{"http://discord-proxy.corp.example", "http://10.0.0.8:8080"} {
+		o.APIURL = u
+		if _, err := New(o); err == nil || !strings.Contains(err.Error(), "https") || strings.Contains(err.Error(), "secret-token") {
+			t.Errorf("api_url %s: %v; want a refusal naming https, without the token", u, err)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:8080", "https://discord-proxy.corp.example", ""} {
+		o.APIURL = u
+		if _, err := New(o); err != nil {
+			t.Errorf("api_url %q: %v", u, err)
+		}
+	}
+}

@@ -99,8 +99,9 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if why := Verify(a.o.PublicKey, a.clk.Now(), r.Header.Get("X-Signature-Ed25519"), r.Header.Get("X-Signature-Timestamp"), body); why != "" {
+		// The reason is logged, never told: a prober learns nothing from the answer.
 		a.log.Warn("discord: interaction refused", "reason", why, "remote", r.RemoteAddr)
-		httpError(w, http.StatusUnauthorized, why)
+		httpError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	var in discordgo.Interaction
@@ -120,7 +121,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !first {
 		a.log.Warn("discord: replayed interaction refused", "interaction", in.ID, "remote", r.RemoteAddr)
-		httpError(w, http.StatusUnauthorized, "interaction already received")
+		httpError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	resp, work := a.accept(&in)
@@ -149,7 +150,7 @@ func (a *Adapter) onInteraction(_ *discordgo.Session, ic *discordgo.InteractionC
 	ctx, cancel := context.WithTimeout(a.baseContext(), 3*time.Second)
 	defer cancel()
 	if err := a.api.InteractionRespond(ic.Interaction, resp, discordgo.WithContext(ctx)); err != nil {
-		a.log.Warn("discord: answer an interaction", "interaction", ic.ID, "err", err)
+		a.log.Warn("discord: answer an interaction", "interaction", ic.ID, "err", hideToken(err, ic.Token))
 		return
 	}
 	if work != nil {
@@ -174,6 +175,10 @@ func (a *Adapter) spawn(work func(ctx context.Context)) {
 		work(ctx)
 	}()
 }
+
+// failedText answers an interaction whose handling failed. The error stays in the log:
+// it may name internal hosts or carry what a connector echoed back.
+const failedText = "warroom could not handle this; try again in a moment."
 
 func ephemeral(text string) *discordgo.InteractionResponse {
 	return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
@@ -213,6 +218,27 @@ func settled(text string) *discordgo.InteractionResponse {
 		Data: &discordgo.InteractionResponseData{Content: text, Components: []discordgo.MessageComponent{},
 			Embeds: []*discordgo.MessageEmbed{}, AllowedMentions: noMentions()}}
 }
+
+// hideToken removes an interaction's token from err: the token is in the URL of the
+// callback, follow-up and edit calls, Go's transport errors and discordgo's rate
+// limit errors quote that URL, and whoever holds the token may post as the bot in
+// the channel for 15 minutes.
+func hideToken(err error, token string) error {
+	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return &hidden{msg: strings.ReplaceAll(err.Error(), token, "[interaction token]"), err: err}
+}
+
+// hidden is an error whose text no longer holds a secret; errors.Is and As still see
+// the original.
+type hidden struct {
+	msg string
+	err error
+}
+
+func (e *hidden) Error() string { return e.msg }
+func (e *hidden) Unwrap() error { return e.err }
 
 // UserOf is the identity of an interaction's member: the Discord user id, a display
 // name, and the member's guild role ids as groups.
@@ -271,7 +297,7 @@ func (a *Adapter) accept(i *discordgo.Interaction) (*discordgo.InteractionRespon
 			text := rep.Text
 			if err != nil {
 				a.log.Warn("discord: click failed", "user", user.ID, "err", err)
-				text = "That did not work: " + err.Error()
+				text = failedText
 			} else if !rep.Private {
 				return // the room shows it, and the message is edited through the outbox
 			}
@@ -281,13 +307,13 @@ func (a *Adapter) accept(i *discordgo.Interaction) (*discordgo.InteractionRespon
 			_, ferr := a.api.FollowupMessageCreate(i, true, &discordgo.WebhookParams{Content: cut(bot.EscapeDiscord(text), MaxContent),
 				Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 			if ferr != nil {
-				a.log.Warn("discord: answer a click", "user", user.ID, "err", ferr)
+				a.log.Warn("discord: answer a click", "user", user.ID, "err", hideToken(ferr, i.Token))
 			}
 		}
 	case discordgo.InteractionApplicationCommand:
 		data := i.ApplicationCommandData()
 		if data.Name != CommandName {
-			return ephemeral(fmt.Sprintf("Unknown command /%s; use /%s.", bot.CleanText(data.Name), CommandName)), nil
+			return ephemeral(fmt.Sprintf("Unknown command /%s; use /%s.", bot.EscapeDiscord(data.Name), CommandName)), nil
 		}
 		text := "help"
 		for _, o := range data.Options {
@@ -299,14 +325,14 @@ func (a *Adapter) accept(i *discordgo.Interaction) (*discordgo.InteractionRespon
 		}
 		act := bot.Interaction{Platform: Name, Kind: bot.Command, Text: text, User: user, Room: bot.RoomRef{ID: i.ChannelID}}
 		resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
-			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}}
+			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: noMentions()}}
 		return resp, func(ctx context.Context) {
 			rep, err := in.Interact(ctx, act)
 			text := rep.Text
 			switch {
 			case err != nil:
 				a.log.Warn("discord: command failed", "user", user.ID, "err", err)
-				text = "That did not work: " + err.Error()
+				text = failedText
 			case !rep.Private:
 				text = "Done: the answer is posted in the incident's room."
 			case text == "":
@@ -316,7 +342,7 @@ func (a *Adapter) accept(i *discordgo.Interaction) (*discordgo.InteractionRespon
 			_, eerr := a.api.InteractionResponseEdit(i, &discordgo.WebhookEdit{Content: &content, AllowedMentions: noMentions()},
 				discordgo.WithContext(ctx))
 			if eerr != nil {
-				a.log.Warn("discord: answer a command", "user", user.ID, "err", eerr)
+				a.log.Warn("discord: answer a command", "user", user.ID, "err", hideToken(eerr, i.Token))
 			}
 		}
 	}

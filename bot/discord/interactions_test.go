@@ -3,10 +3,14 @@ package discord
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,4 +288,100 @@ func TestGatewayInteractions(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestRefusedRequestsAnswer401WithoutDetail checks a refused request learns nothing
+// from the answer: forged, stale and replayed requests all get the same bare 401.
+func TestRefusedRequestsAnswer401WithoutDetail(t *testing.T) {
+	e := newEnv(t, ModeHTTP, nil)
+	url := serveHTTP(t, e)
+	_, msg := postOpening(t, e)
+	ix := e.f.Click(alice, msg.ID, "tok-ack-")
+	now := e.clk.Now()
+	do := func(req *http.Request) (int, string) {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := do(e.f.SignedRequest(url, ix.Payload, now)); code != http.StatusOK {
+		t.Fatalf("genuine request: %d", code)
+	}
+	e.in.next(t)
+	for name, req := range map[string]*http.Request{
+		"stale":    e.f.SignedRequest(url, ix.Payload, now.Add(-6*time.Minute)),
+		"forged":   bottest.NewDiscord(t).SignedRequest(url, ix.Payload, now),
+		"replayed": e.f.SignedRequest(url, ix.Payload, now),
+	} {
+		code, body := do(req)
+		if code != http.StatusUnauthorized || strings.TrimSpace(body) != "unauthorized" {
+			t.Errorf("%s: %d %q; want 401 \"unauthorized\" and nothing more", name, code, body)
+		}
+	}
+}
+
+// TestFailedClickTellsTheUserNoInternals checks the error of a failed interaction
+// stays in the log: the clicker is told it failed, not why.
+func TestFailedClickTellsTheUserNoInternals(t *testing.T) {
+	e := newEnv(t, ModeHTTP, nil)
+	url := serveHTTP(t, e)
+	_, msg := postOpening(t, e)
+	const internal = "panos: https://fw1.corp.example/api?key=LUFRPT14MW5xOEo1R09KVlBZNnpnemh0VHRBOWl6TGM9"
+	e.in.reply = func(bot.Interaction) (bot.Reply, error) { return bot.Reply{}, errors.New(internal) }
+	click := e.f.Click(alice, msg.ID, "tok-ack-")
+	if code := e.f.Deliver(url, click); code != http.StatusOK {
+		t.Fatalf("click: %d", code)
+	}
+	e.in.next(t)
+	e.f.Await("the follow-up", 10*time.Second, func() bool { return len(e.f.Answer(click).Followups) == 1 })
+	if fu := e.f.Answer(click).Followups[0]; strings.Contains(fu.Content, "LUFRPT") || strings.Contains(fu.Content, "corp") {
+		t.Errorf("the follow-up shows the internal error: %q", fu.Content)
+	}
+}
+
+// TestInteractionTokenNeverLogged checks a failed answer to an interaction is logged
+// without the interaction's token, which lets anyone holding it post as the bot for
+// 15 minutes (Go's transport errors quote the whole URL, token included).
+func TestInteractionTokenNeverLogged(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, ModeHTTP, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	url := serveHTTP(t, e)
+	_, msg := postOpening(t, e)
+	e.in.reply = func(bot.Interaction) (bot.Reply, error) {
+		e.f.Close() // Discord is gone when the answer is sent
+		return bot.Reply{Text: "refused", Private: true, Refused: true}, nil
+	}
+	click := e.f.Click(alice, msg.ID, "tok-ack-")
+	if code := e.f.Deliver(url, click); code != http.StatusOK {
+		t.Fatalf("click: %d", code)
+	}
+	e.in.next(t)
+	e.a.work.Wait()
+	out := logs.String()
+	if !strings.Contains(out, "discord: answer a click") {
+		t.Fatalf("the failed answer was not logged:\n%s", out)
+	}
+	if strings.Contains(out, click.Token) {
+		t.Errorf("the log holds the interaction token:\n%s", out)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

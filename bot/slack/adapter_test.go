@@ -418,3 +418,49 @@ func TestChannelCreationIsPacedToTier2(t *testing.T) {
 		t.Fatalf("3s later: %v", err)
 	}
 }
+
+// TestPlainHTTPAPIURLIsRefusedOffLoopback checks the bot token never travels
+// unencrypted: an http:// api_url or socket_url is refused unless it is a loopback
+// address (a test server or a local proxy).
+func TestPlainHTTPAPIURLIsRefusedOffLoopback(t *testing.T) {
+	h := newHarness(t, nil)
+	base := slackbot.Options{BotToken: "xoxb-1-2-abc", SigningSecret: secret, Store: h.st, Clock: h.clk,
+		Log: slog.New(slog.DiscardHandler)}
+	for _, u := range []string{"http://slack-proxy.corp.example/api/", "http://10.0.0.8:8080/api/"} {
+		o := base
+		o.APIURL = u
+		if _, err := slackbot.New(o); err == nil || !strings.Contains(err.Error(), "https") || strings.Contains(err.Error(), "xoxb") {
+			t.Errorf("api_url %s: %v; want a refusal naming https, without the token", u, err)
+		}
+	}
+	o := base
+	o.SocketURL = "ws://slack-proxy.corp.example/link"
+	if _, err := slackbot.New(o); err == nil || !strings.Contains(err.Error(), "wss") {
+		t.Errorf("socket_url ws:// off loopback: %v; want a refusal naming wss", err)
+	}
+	for _, u := range []string{"http://127.0.0.1:8080/api/", "http://localhost:9/api/", "https://slack.example/api/"} {
+		o := base
+		o.APIURL = u
+		if _, err := slackbot.New(o); err != nil {
+			t.Errorf("api_url %s: %v", u, err)
+		}
+	}
+}
+
+// TestTopicFromAlertTextCannotMention checks the channel topic, which comes from the
+// alert's title, cannot form a mention or a link.
+func TestTopicFromAlertTextCannotMention(t *testing.T) {
+	h := newHarness(t, nil)
+	s := spec
+	s.Topic = "INC-0001 <!channel> @here <@U0BOB> <https://evil.example|login>"
+	ref, err := h.a.CreateRoom(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := h.fake.Channel(ref.ID)
+	for _, bad := range []string{"<!channel>", "@here", "<@U0BOB>", "<https://"} {
+		if strings.Contains(ch.Topic, bad) {
+			t.Errorf("topic %q holds %s", ch.Topic, bad)
+		}
+	}
+}

@@ -50,7 +50,12 @@ func (a *Adapter) readVerified(w http.ResponseWriter, r *http.Request) ([]byte, 
 		} else {
 			a.o.Log.Warn("slack: refused a request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
 		}
-		http.Error(w, "slack request refused: "+err.Error(), code)
+		// The reason is logged, never told: a prober learns nothing from the answer.
+		if code == http.StatusUnauthorized {
+			http.Error(w, "unauthorized", code)
+		} else {
+			http.Error(w, "try again later", code)
+		}
 		return nil, false
 	}
 	return body, true
@@ -71,7 +76,7 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"challenge": env.Challenge})
 		return
 	}
-	if err := a.checkTeam(env.TeamID); err != nil {
+	if err := a.checkTeam(r.Context(), env.TeamID); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
@@ -94,7 +99,11 @@ func (a *Adapter) serveInteractions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := a.checkTeam(cb.Team.ID); err != nil {
+	if err := a.checkTeam(r.Context(), cb.Team.ID); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	if err := a.checkUserTeam(r.Context(), cb.User.TeamID); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
@@ -119,7 +128,7 @@ func (a *Adapter) serveCommands(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := a.checkTeam(cmd.TeamID); err != nil {
+	if err := a.checkTeam(r.Context(), cmd.TeamID); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
@@ -138,9 +147,43 @@ func (a *Adapter) later(f func(ctx context.Context)) {
 	}()
 }
 
-func (a *Adapter) checkTeam(team string) error {
-	if a.o.TeamID != "" && team != a.o.TeamID {
-		return fmt.Errorf("this app serves workspace %s only, not %q", a.o.TeamID, team)
+// checkUserTeam refuses a user whose own team, when the payload names it, is not the
+// served workspace: a member of another organisation in a channel shared through
+// Slack Connect, whose user id no role binding of this workspace speaks for.
+func (a *Adapter) checkUserTeam(ctx context.Context, team string) error {
+	if team == "" {
+		return nil
+	}
+	if err := a.checkTeam(ctx, team); err != nil {
+		return fmt.Errorf("the user belongs to another organisation: %w", err)
+	}
+	return nil
+}
+
+// checkTeam refuses a request from another workspace than the one served: TeamID,
+// or when it is unset the bot token's own workspace (auth.test). An app's signing
+// secret is the same in every workspace it is installed in, so a valid signature
+// alone does not say the request comes from this one.
+func (a *Adapter) checkTeam(ctx context.Context, team string) error {
+	want := a.o.TeamID
+	if want == "" {
+		a.mu.Lock()
+		known := a.teamKnown
+		a.mu.Unlock()
+		if !known {
+			if _, err := a.Check(ctx); err != nil {
+				return fmt.Errorf("cannot tell which workspace this app serves: %w", err)
+			}
+		}
+		a.mu.Lock()
+		want = a.team
+		a.mu.Unlock()
+		if want == "" {
+			return nil // an Enterprise Grid install without team_id (warned at auth.test)
+		}
+	}
+	if team != want {
+		return fmt.Errorf("this app serves workspace %s only, not %q", want, team)
 	}
 	return nil
 }
@@ -179,6 +222,9 @@ type InnerEvent struct {
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
 	BotID   string `json:"bot_id"`
+	// UserTeam is the user's own team, set in channels shared with other
+	// organisations (Slack Connect).
+	UserTeam string `json:"user_team"`
 }
 
 // ParseEnvelope decodes an Events API body and checks its shape.
@@ -251,6 +297,10 @@ func (a *Adapter) handleEnvelope(ctx context.Context, env *Envelope) {
 	switch ev.Type {
 	case "app_mention":
 		if ev.BotID != "" || !userID.MatchString(ev.User) {
+			return
+		}
+		if err := a.checkUserTeam(ctx, ev.UserTeam); err != nil {
+			a.o.Log.Warn("slack: mention refused", "user", ev.User, "channel", ev.Channel, "err", err)
 			return
 		}
 		text := leadingMention.ReplaceAllString(ev.Text, "")
@@ -373,6 +423,10 @@ func (a *Adapter) private(ctx context.Context, in bot.Interaction, responseURL, 
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := a.http.Do(req)
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // the URL is a credential: it posts in the channel for 30 minutes
+			}
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()

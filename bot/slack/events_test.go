@@ -2,6 +2,7 @@ package slack_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,7 +125,7 @@ func TestForgedStaleAndReplayedRequestsGet401AndChangeNothing(t *testing.T) {
 	rec.next(t)
 	h.a.Wait()
 	h.clk.Advance(time.Minute)
-	if code, body, _ := click.Send(srv.URL, secret, at, ""); code != http.StatusUnauthorized || !strings.Contains(body, "seen before") {
+	if code, body, _ := click.Send(srv.URL, secret, at, ""); code != http.StatusUnauthorized || strings.TrimSpace(body) != "unauthorized" {
 		t.Fatalf("replay: %d %q; want 401", code, body)
 	}
 	h.a.Wait()
@@ -244,5 +245,121 @@ func TestMentionsInCommandsBecomeSlackIdentities(t *testing.T) {
 	}
 	if in := rec.next(t); in.Text != "assign @slack:U0CAROL" {
 		t.Fatalf("command text %q", in.Text)
+	}
+}
+
+func TestVerificationFailureAnswers401WithoutDetail(t *testing.T) {
+	h, rec, srv, ref, m := eventsServer(t)
+	click := bottest.InteractionRequest(h.fake.BlockActions("U0ALICE", ref.ID, m.ID, "tok-ack"))
+	at := h.clk.Now()
+	if code, body, err := click.Send(srv.URL, secret, at, ""); err != nil || code != http.StatusOK {
+		t.Fatalf("genuine click: %d %q %v", code, body, err)
+	}
+	rec.next(t)
+	h.a.Wait()
+	sends := map[string]func() (int, string, error){
+		"forged":        func() (int, string, error) { return click.Send(srv.URL, "not-the-secret", h.clk.Now(), "") },
+		"stale":         func() (int, string, error) { return click.Send(srv.URL, secret, h.clk.Now().Add(-10*time.Minute), "") },
+		"unsigned":      func() (int, string, error) { return click.SendWith(srv.URL, "", "") },
+		"bad timestamp": func() (int, string, error) { return click.SendWith(srv.URL, "yesterday", "v0=00") },
+		"replayed":      func() (int, string, error) { return click.Send(srv.URL, secret, at, "") },
+	}
+	for name, send := range sends {
+		code, body, err := send()
+		if err != nil || code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %v; want 401", name, code, err)
+		}
+		if strings.TrimSpace(body) != "unauthorized" {
+			t.Errorf("%s: the 401 body says %q; want only \"unauthorized\"", name, body)
+		}
+	}
+	h.a.Wait()
+	rec.none(t)
+}
+
+// TestWorkspaceIsLearnedWhenTeamIDIsUnset checks that without team_id the adapter
+// serves the workspace its bot token belongs to (auth.test) and refuses requests
+// signed for the same app from any other workspace.
+func TestWorkspaceIsLearnedWhenTeamIDIsUnset(t *testing.T) {
+	h, rec, srv, ref, _ := eventsServer(t)
+	cmd := h.fake.SlashCommand("U0BOB", ref.ID, "/warroom", "ack")
+	cmd["team_id"] = "T0OTHER"
+	if code, _, err := bottest.CommandRequest(cmd).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusForbidden {
+		t.Fatalf("command from another workspace: %d %v; want 403", code, err)
+	}
+	h.a.Wait()
+	rec.none(t)
+	cmd = h.fake.SlashCommand("U0BOB", ref.ID, "/warroom", "ack")
+	if code, _, err := bottest.CommandRequest(cmd).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusOK {
+		t.Fatalf("command from the bot's workspace: %d %v; want 200", code, err)
+	}
+	rec.next(t)
+}
+
+// TestExternalUsersInSharedChannelsAreRefused checks a user of another organisation
+// in a channel shared through Slack Connect cannot click or command: the request is
+// signed and comes from the served workspace, but the user's own team is another.
+func TestExternalUsersInSharedChannelsAreRefused(t *testing.T) {
+	h, rec, srv, ref, m := eventsServer(t)
+	click := h.fake.BlockActions("U0ALICE", ref.ID, m.ID, "tok-ack")
+	click["user"].(map[string]any)["team_id"] = "T0EXTERNAL"
+	if code, body, err := bottest.InteractionRequest(click).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusForbidden {
+		t.Fatalf("click by an external user: %d %q %v; want 403", code, body, err)
+	}
+	ev := h.fake.AppMention("U0ALICE", ref.ID, "ack")
+	ev["event"].(map[string]any)["user_team"] = "T0EXTERNAL"
+	if code, body, err := bottest.EventRequest(ev).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusOK {
+		t.Fatalf("mention by an external user: %d %q %v", code, body, err)
+	}
+	h.a.Wait()
+	rec.none(t)
+	// The same user of the served workspace gets through.
+	ev = h.fake.AppMention("U0ALICE", ref.ID, "ack")
+	if code, _, err := bottest.EventRequest(ev).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusOK {
+		t.Fatalf("mention: %d %v", code, err)
+	}
+	rec.next(t)
+}
+
+// failHooks fails every request to a response_url, as a network failure does.
+type failHooks struct{}
+
+func (failHooks) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, "/hooks/") {
+		return nil, errors.New("connection reset by peer")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestResponseURLNeverLogged checks a failed answer through a command's response_url
+// is logged without the URL: whoever holds it may post in the channel for 30 minutes.
+func TestResponseURLNeverLogged(t *testing.T) {
+	h := newHarness(t, func(o *slackbot.Options) {
+		o.HTTPClient = &http.Client{Transport: failHooks{}, Timeout: 10 * time.Second}
+	})
+	rec := newRecorder()
+	rec.reply = func(bot.Interaction) bot.Reply { return bot.Reply{Private: true, Text: "Commands: ack"} }
+	h.a.Attach(rec)
+	srv := httptest.NewServer(h.a.Handler())
+	defer srv.Close()
+	ref, err := h.a.CreateRoom(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := h.fake.SlashCommand("U0BOB", ref.ID, "/warroom", "help")
+	if code, _, err := bottest.CommandRequest(cmd).Send(srv.URL, secret, h.clk.Now(), ""); err != nil || code != http.StatusOK {
+		t.Fatalf("command: %d %v", code, err)
+	}
+	rec.next(t)
+	h.a.Wait()
+	logs := h.logs.String()
+	if !strings.Contains(logs, "response_url") {
+		t.Fatalf("the failure was not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, cmd["response_url"]) || strings.Contains(logs, "/hooks/response/") {
+		t.Errorf("the log holds the response_url:\n%s", logs)
+	}
+	if e := h.fake.Ephemerals(); len(e) != 1 || e[0].User != "U0BOB" {
+		t.Errorf("ephemerals %+v; want the answer through chat.postEphemeral", e)
 	}
 }

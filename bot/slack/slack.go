@@ -32,6 +32,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/warroom/warroom/bot"
+	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -114,12 +115,17 @@ type Adapter struct {
 	interact Interactor
 	work     sync.WaitGroup
 
-	mu       sync.Mutex
-	botUser  string
-	buckets  map[string]*bucket
-	groups   map[string][]string // user id → group ids
-	groupsAt time.Time
-	clicks   map[string]string // channel/ts → "who clicked what" line
+	mu      sync.Mutex
+	botUser string
+	// team is the workspace of the bot token (auth.test), served when TeamID is
+	// unset; teamKnown says auth.test has answered. An Enterprise Grid install
+	// leaves team empty: only a configured TeamID limits it.
+	team      string
+	teamKnown bool
+	buckets   map[string]*bucket
+	groups    map[string][]string // user id → group ids
+	groupsAt  time.Time
+	clicks    map[string]string // channel/ts → "who clicked what" line
 }
 
 var (
@@ -142,6 +148,14 @@ func New(o Options) (*Adapter, error) {
 	if !strings.HasSuffix(o.APIURL, "/") {
 		o.APIURL += "/"
 	}
+	if err := encrypted("api_url", o.APIURL, "https"); err != nil {
+		return nil, err
+	}
+	if o.SocketURL != "" {
+		if err := encrypted("socket_url", o.SocketURL, "wss"); err != nil {
+			return nil, err
+		}
+	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -156,6 +170,21 @@ func New(o Options) (*Adapter, error) {
 	}
 	a.client = c
 	return a, nil
+}
+
+// encrypted refuses a URL the tokens would travel over unencrypted: the scheme must
+// be secure (https, wss) unless the host is a loopback address (a test server, a
+// local proxy).
+func encrypted(key, raw, secure string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("slack: %s %q is not an absolute URL", key, raw)
+	}
+	if u.Scheme == secure || config.IsLoopback(u.Host) {
+		return nil
+	}
+	return fmt.Errorf("slack: %s %s://%s would carry the tokens unencrypted; use %s:// (plain %s is allowed only for a loopback address)",
+		key, u.Scheme, u.Host, secure, u.Scheme)
 }
 
 // newAdapter builds the adapter on any slackAPI.
@@ -205,7 +234,15 @@ func (a *Adapter) Check(ctx context.Context) (string, error) {
 	}
 	a.mu.Lock()
 	a.botUser = r.UserID
+	if r.EnterpriseID == "" {
+		a.team = r.TeamID
+	}
+	a.teamKnown = true
 	a.mu.Unlock()
+	if r.EnterpriseID != "" && a.o.TeamID == "" {
+		a.o.Log.Warn("slack: an Enterprise Grid install serves every workspace of the organisation; set platforms.slack.team_id to limit it to one",
+			"enterprise", r.EnterpriseID)
+	}
 	return r.UserID, nil
 }
 
@@ -275,12 +312,13 @@ func (a *Adapter) CreateRoom(ctx context.Context, spec bot.RoomSpec) (bot.RoomRe
 		Err: fmt.Errorf("channel names %s to %s are all taken; archive or rename old channels", a.channelName(spec.Name, 1), a.channelName(spec.Name, maxNameTries))}
 }
 
-// decorate sets a new channel's topic and purpose. The channel exists whatever
+// decorate sets a new channel's topic and purpose. The topic comes from alert text,
+// so it is escaped like any message text: no mention or link can form. The channel exists whatever
 // happens here, so failures are logged, not returned (a retry would open a second
 // channel).
 func (a *Adapter) decorate(ctx context.Context, channel string, spec bot.RoomSpec) {
 	if spec.Topic != "" {
-		if _, err := a.api.SetTopicOfConversationContext(ctx, channel, bot.Truncate(bot.CleanText(spec.Topic), 250)); err != nil {
+		if _, err := a.api.SetTopicOfConversationContext(ctx, channel, bot.Truncate(bot.EscapeSlack(spec.Topic), 250)); err != nil {
 			a.o.Log.Warn("slack: set the channel topic", "channel", channel, "err", wrap("conversations.setTopic", err))
 		}
 	}

@@ -90,7 +90,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 				a.o.Log.Warn("slack: unreadable events_api envelope", "err", err)
 				return
 			}
-			if err := a.checkTeam(env.TeamID); err != nil {
+			if err := a.checkTeam(ctx, env.TeamID); err != nil {
 				a.o.Log.Warn("slack: event refused", "err", err)
 				return
 			}
@@ -101,8 +101,12 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 				a.o.Log.Warn("slack: unreadable interactive envelope", "err", err)
 				return
 			}
-			if err := a.checkTeam(cb.Team.ID); err != nil {
+			if err := a.checkTeam(ctx, cb.Team.ID); err != nil {
 				a.o.Log.Warn("slack: interaction refused", "err", err)
+				return
+			}
+			if err := a.checkUserTeam(ctx, cb.User.TeamID); err != nil {
+				a.o.Log.Warn("slack: interaction refused", "user", cb.User.ID, "err", err)
 				return
 			}
 			a.later(func(ctx context.Context) { a.handleInteraction(ctx, cb) })
@@ -116,7 +120,7 @@ func (a *Adapter) socketEvent(ctx context.Context, sm *socketmode.Client, evt so
 				a.o.Log.Warn("slack: command refused", "err", err)
 				return
 			}
-			if err := a.checkTeam(cmd.TeamID); err != nil {
+			if err := a.checkTeam(ctx, cmd.TeamID); err != nil {
 				a.o.Log.Warn("slack: command refused", "err", err)
 				return
 			}

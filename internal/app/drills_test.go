@@ -341,3 +341,62 @@ func TestDrillEndToEndOnTheWebChat(t *testing.T) {
 	}
 	_ = actions.System
 }
+
+// TestDrillEndpointsRequireAPIAuth checks the drill API starts and shows runs only
+// for an API identity with the role each needs, and that a refused request starts
+// nothing.
+func TestDrillEndpointsRequireAPIAuth(t *testing.T) {
+	cfg, err := config.Load("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = filepath.Join(t.TempDir(), "warroom.db")
+	cfg.LogLevel = "error"
+	cfg.GenerateMissingSecrets = false
+	cfg.API.Tokens = append(cfg.API.Tokens,
+		config.APIToken{Identity: "victor", Role: config.RoleViewer, Secret: config.Secret{TokenEnv: "VICTOR_TOKEN"}})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"WARROOM_INGEST_TOKEN": ingestTok, "WARROOM_API_TOKEN": "admin-token", "VICTOR_TOKEN": "victor-viewer-token"}
+	clk := clock.NewFake(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
+	a, err := app.New(context.Background(), cfg, app.Options{Clock: clk, Getenv: func(k string) string { return env[k] },
+		Log: app.NewLogger("error"), DrillTimer: stepTimer{clk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.API.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	scenario := cfg.Drills.Schedules[0].Scenario
+	for _, c := range []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"start without a token", http.MethodPost, "/api/v1/drills/runs", "", http.StatusUnauthorized},
+		{"start with a wrong token", http.MethodPost, "/api/v1/drills/runs", "not-a-token", http.StatusUnauthorized},
+		{"start as a viewer", http.MethodPost, "/api/v1/drills/runs", "victor-viewer-token", http.StatusForbidden},
+		{"read without a token", http.MethodGet, "/api/v1/drills/runs/dr-1", "", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(`{"scenario":"`+scenario+`"}`))
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d; want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+	runs, err := a.Store.DrillRuns(context.Background(), store.DrillFilter{})
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("runs %v %v; a refused request must start none", runs, err)
+	}
+}

@@ -83,8 +83,14 @@ func NewClient(o ClientOptions) (*Client, error) {
 		cfg = openai.DefaultConfig(o.APIKey)
 		cfg.BaseURL = strings.TrimRight(o.BaseURL, "/")
 	}
-	cfg.HTTPClient = &retryAfterDoer{c: &http.Client{Timeout: o.Timeout}}
+	cfg.HTTPClient = &retryAfterDoer{c: &http.Client{Timeout: o.Timeout, CheckRedirect: refuseRedirect}}
 	return newClient(openai.NewClientWithConfig(cfg), o), nil
+}
+
+// refuseRedirect follows no redirect: chat completion endpoints do not redirect, and
+// Go keeps custom headers such as Azure's api-key on a redirect to another host.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("the model endpoint redirected to %s://%s; set ai.base_url to the final address", req.URL.Scheme, req.URL.Host)
 }
 
 func newClient(api chatAPI, o ClientOptions) *Client {

@@ -30,6 +30,11 @@ var defaultInternal = []netip.Prefix{
 // ipLike finds address literals in free text (alert titles, labels).
 var ipLike = regexp.MustCompile(`[0-9A-Fa-f:.]*[0-9][0-9A-Fa-f:.]*`)
 
+// ipv4Like finds dotted-quad IPv4 literals in free text, wherever they stand
+// ("dst:10.0.0.5", "root@10.0.0.5", "host=10.0.0.5"); ipLike alone can take a
+// neighbouring hex letter into its match and miss them.
+var ipv4Like = regexp.MustCompile(`[0-9]{1,3}(?:\.[0-9]{1,3}){3}`)
+
 // placeholder matches what the redactor writes.
 var placeholder = regexp.MustCompile(`\b(?:IP|HOST|USER|DEVICE)-[0-9]+\b`)
 
@@ -91,10 +96,13 @@ func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
 	}
 	// Internal addresses written only in free text.
 	texts := []string{f.Incident.Title}
+	for _, x := range f.Rules {
+		texts = append(texts, x.Rule) // rules of alerts outside the sample too
+	}
 	for _, a := range f.Alerts {
 		texts = append(texts, a.Title, a.Rule)
-		for _, v := range a.Labels {
-			texts = append(texts, v)
+		for k, v := range a.Labels {
+			texts = append(texts, k, v)
 		}
 	}
 	for _, a := range f.Actions {
@@ -111,6 +119,11 @@ func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
 			if strings.Count(m, ":") == 1 && strings.Contains(m, ".") {
 				m, _, _ = strings.Cut(m, ":") // an IPv4 address with a port
 			}
+			if isInternal(m) {
+				add("IP", m)
+			}
+		}
+		for _, m := range ipv4Like.FindAllString(t, -1) {
 			if isInternal(m) {
 				add("IP", m)
 			}
@@ -132,7 +145,8 @@ func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
 func (r *Redactor) Len() int { return len(r.toPlace) }
 
 // Redact replaces every known value in s, case-insensitively and only where it
-// stands alone (not inside a longer name or address).
+// stands alone (not inside a longer name or address). Separators such as @, \ and :
+// end a value: DOMAIN\user, user@host and key:value are all redacted.
 func (r *Redactor) Redact(s string) string {
 	if r == nil || len(r.values) == 0 || s == "" {
 		return s
@@ -145,7 +159,7 @@ func (r *Redactor) Redact(s string) string {
 	i := 0
 	for i < len(s) {
 		hit := ""
-		if i == 0 || !nameByte(s[i-1]) {
+		if i == 0 || !nameByte(s[i-1]) || separator(s[i-1]) {
 			for _, v := range r.values {
 				if strings.HasPrefix(lower[i:], v) {
 					end := i + len(v)
@@ -153,7 +167,7 @@ func (r *Redactor) Redact(s string) string {
 					port := end < len(s) && s[end] == ':' && !strings.Contains(v, ":") && ipv4(v)
 					// A sentence may end right after a name ("on web-01.").
 					stop := end < len(s) && (s[end] == '.' || s[end] == ':') && (end+1 == len(s) || !alnum(s[end+1]))
-					if end == len(s) || !nameByte(s[end]) || port || stop {
+					if end == len(s) || !nameByte(s[end]) || separator(s[end]) || port || stop {
 						hit = v
 						break
 					}
@@ -200,6 +214,12 @@ func nameByte(c byte) bool {
 		'0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
+// separator reports whether c, though allowed in names and addresses, separates a
+// value from what it is glued to: the domain of DOMAIN\user, the host of user@host,
+// the key of key:value. An IPv6 value's own colons are inside the value, so they
+// never reach this check.
+func separator(c byte) bool { return c == '@' || c == '\\' || c == ':' }
+
 // Restore puts the real values back in place of the placeholders in s.
 func (r *Redactor) Restore(s string) string {
 	if r == nil || len(r.toValue) == 0 {
@@ -234,7 +254,7 @@ func (r *Redactor) Facts(f *Facts) *Facts {
 		if a.Labels != nil {
 			l := make(map[string]string, len(a.Labels))
 			for k, v := range a.Labels {
-				l[k] = r.Redact(v)
+				l[r.Redact(k)] = r.Redact(v)
 			}
 			a.Labels = l
 		}
