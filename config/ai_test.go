@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,29 +30,8 @@ func TestInvalidAIConfigs(t *testing.T) {
 		"bad_max_alerts.yaml":   `ai.max_alerts: 500; want between 1 and 200`,
 		"unknown_key.yaml":      `line 4: unknown key "api_key"; allowed here: enabled, base_url, api_type, api_version, model, api_key_env, api_key_file, timeout, max_tokens, temperature, response_format, redact, min_interval, debounce, hourly_token_budget, max_alerts`,
 	}
-	files, err := filepath.Glob("testdata/invalid_ai/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d files in testdata/invalid_ai, %d expected errors", len(files), len(want))
-	}
-	const base = "sources:\n  - {name: s, format: generic, token_env: T}\n"
-	for _, f := range files {
-		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("%s: no expected error", name)
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Parse([]byte(string(b) + base))
-		if err == nil || err.Error() != w {
-			t.Errorf("%s:\n got %v\nwant %s", name, err, w)
-		}
+	errs := checkInvalid(t, "testdata/invalid_ai", want, func(b []byte) []byte { return append(b, sourcesBase...) })
+	for name, err := range errs {
 		if err != nil && strings.Contains(err.Error(), "sk-abc123") {
 			t.Errorf("%s: the error repeats the key: %v", name, err)
 		}

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,32 +71,10 @@ func TestInvalidChatConfigs(t *testing.T) {
 		"unknown_local_key.yaml":   `line 5: unknown key "password"; allowed here: name, display_name, role, password_hash_env, password_hash_file, token_env, token_file`,
 		"token_no_secret.yaml":     `platforms.local.users[0]: no token; set token_env (an environment variable) or token_file (a file holding it)`,
 	}
-	files, err := filepath.Glob("testdata/invalid_chat/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d files in testdata/invalid_chat, %d expected errors", len(files), len(want))
-	}
-	const base = "sources:\n  - {name: s, format: generic, token_env: T}\n"
-	for _, f := range files {
-		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("%s: no expected error", name)
-			continue
+	checkInvalid(t, "testdata/invalid_chat", want, func(b []byte) []byte {
+		if !strings.Contains(string(b), "sources:") {
+			return append(b, sourcesBase...)
 		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := string(b)
-		if !strings.Contains(doc, "sources:") {
-			doc += base
-		}
-		_, err = Parse([]byte(doc))
-		if err == nil || err.Error() != w {
-			t.Errorf("%s:\n got %v\nwant %s", name, err, w)
-		}
-	}
+		return b
+	})
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,28 +27,8 @@ func TestInvalidDiscordConfigs(t *testing.T) {
 		"archive_category_without_archive.yaml": `platforms.discord.archive_category_id: set but archive_on_close is false; set archive_on_close: true or remove it`,
 		"unknown_key.yaml":                      `line 6: unknown key "token"; allowed here: enabled, mode, application_id, public_key, token_env, token_file, guild_id, category_id, thread_channel_id, private, responder_role_ids, api_url, archive_on_close, archive_category_id, lock_on_close`,
 	}
-	files, err := filepath.Glob("testdata/invalid_discord/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d files in testdata/invalid_discord, %d expected errors", len(files), len(want))
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("%s: no expected error", name)
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Parse(append(b, discordBase...))
-		if err == nil || err.Error() != w {
-			t.Errorf("%s:\n got %v\nwant %s", name, err, w)
-		}
+	errs := checkInvalid(t, "testdata/invalid_discord", want, func(b []byte) []byte { return append(b, discordBase...) })
+	for name, err := range errs {
 		if err != nil && strings.Contains(err.Error(), "MTA5.secret") {
 			t.Errorf("%s: the error shows the token: %v", name, err)
 		}

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,32 +42,10 @@ func TestInvalidDrillsConfigs(t *testing.T) {
 		"unknown_key.yaml":     `line 6: unknown key "timezone"; allowed here: name, scenario, cron, time_zone, jitter, timeout`,
 		"bad_name.yaml":        `drills.schedules[0].name: "Weekly Drill"; use 1 to 63 lowercase letters, digits and hyphens`,
 	}
-	files, err := filepath.Glob("testdata/invalid_drills/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d files in testdata/invalid_drills, %d expected errors", len(files), len(want))
-	}
-	const base = "sources:\n  - {name: s, format: generic, token_env: T}\n"
-	for _, f := range files {
-		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("%s: no expected error", name)
-			continue
+	checkInvalid(t, "testdata/invalid_drills", want, func(b []byte) []byte {
+		if !strings.Contains(string(b), "sources:") {
+			return append(b, sourcesBase...)
 		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := string(b)
-		if !strings.Contains(doc, "sources:") {
-			doc += base
-		}
-		_, err = Parse([]byte(doc))
-		if err == nil || err.Error() != w {
-			t.Errorf("%s:\n got %v\nwant %s", name, err, w)
-		}
-	}
+		return b
+	})
 }

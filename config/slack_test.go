@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,29 +75,8 @@ func TestInvalidSlackConfigs(t *testing.T) {
 		"role_user_name.yaml":      `chat.roles[0].user: "alice"; want a Slack user id like U0123ABCD`,
 		"role_group_name.yaml":     `chat.roles[0].group: "soc"; want a Slack user group id like S0123ABCD`,
 	}
-	files, err := filepath.Glob("testdata/invalid_slack/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Errorf("%d files in testdata/invalid_slack, %d expected errors", len(files), len(want))
-	}
-	const base = "sources:\n  - {name: s, format: generic, token_env: T}\n"
-	for _, f := range files {
-		name := filepath.Base(f)
-		w, ok := want[name]
-		if !ok {
-			t.Errorf("%s: no expected error", name)
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Parse([]byte(base + string(b)))
-		if err == nil || err.Error() != w {
-			t.Errorf("%s:\n got %v\nwant %s", name, err, w)
-		}
+	errs := checkInvalid(t, "testdata/invalid_slack", want, func(b []byte) []byte { return append([]byte(sourcesBase), b...) })
+	for name, err := range errs {
 		if err != nil && strings.Contains(err.Error(), "secretvalue") {
 			t.Errorf("%s: the error repeats a secret", name)
 		}
