@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -126,8 +127,42 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if resp.AlertIDs == nil {
 		resp.AlertIDs = []int64{}
 	}
-	writeJSON(w, http.StatusAccepted, resp)
+	writeIngestResponse(w, &resp)
 	s.opts.Metrics.IngestLatency.WithLabelValues(src.Name).Observe(s.opts.Clock.Now().Sub(start).Seconds())
+}
+
+var answerPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeIngestResponse answers 202 with resp. Without rejected elements (the usual
+// answer) it appends the JSON itself, byte for byte what encoding/json writes, which
+// takes a fraction of the time reflection does; otherwise it leaves it to writeJSON.
+func writeIngestResponse(w http.ResponseWriter, resp *IngestResponse) {
+	if len(resp.Rejected) > 0 {
+		writeJSON(w, http.StatusAccepted, resp)
+		return
+	}
+	bp := answerPool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(resp.Accepted), 10)
+	b = append(b, `,"alert_ids":[`...)
+	for i, id := range resp.AlertIDs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	b = append(b, `],"rejected":[],"duplicates":`...)
+	b = strconv.AppendInt(b, int64(resp.Duplicates), 10)
+	b = append(b, `,"skipped":`...)
+	b = strconv.AppendInt(b, int64(resp.Skipped), 10)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		answerPool.Put(bp)
+	}
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter) {
@@ -137,6 +172,9 @@ func (s *Server) tooLarge(w http.ResponseWriter) {
 func (s *source) accepts(ct string) bool {
 	if ct == "" {
 		return false
+	}
+	if s.types[ct] { // the usual header, without parameters: no parsing
+		return true
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && s.types[mt]

@@ -22,9 +22,21 @@ type RuleSpec struct {
 }
 
 // RuleTable is a compiled, ordered list of rules. The zero value and nil match nothing.
+// It is safe for concurrent use.
 type RuleTable struct {
 	rules []rule
+
+	// memo remembers which rule (an index, or -1 for none) the last (rule, title)
+	// pairs matched: detections repeat a few rule names and titles endlessly, and the
+	// regular expressions cost more than the whole rest of decoding an alert. It is
+	// cleared when it reaches memoMax entries, so varying titles cannot grow it.
+	mu   sync.RWMutex
+	memo map[ruleKey]int32
 }
+
+type ruleKey struct{ rule, title string }
+
+const memoMax = 4096
 
 type ruleField uint8
 
@@ -105,30 +117,53 @@ func (t *RuleTable) Len() int {
 // Apply sets the category (and severity, when the rule has one) of the first rule
 // matching the alert. An alert no rule matches keeps what its format gave it.
 func (t *RuleTable) Apply(a *model.Alert) {
-	if t == nil {
+	if t == nil || len(t.rules) == 0 {
 		return
 	}
-	for _, r := range t.rules {
+	k := ruleKey{a.Rule, a.Title}
+	t.mu.RLock()
+	i, ok := t.memo[k]
+	t.mu.RUnlock()
+	if !ok {
+		i = t.match(a.Rule, a.Title)
+		t.mu.Lock()
+		if len(t.memo) >= memoMax || t.memo == nil {
+			t.memo = make(map[ruleKey]int32, 64)
+		}
+		// Copies: the alert's strings may share a buffer that is reused.
+		t.memo[ruleKey{strings.Clone(k.rule), strings.Clone(k.title)}] = i
+		t.mu.Unlock()
+	}
+	if i < 0 {
+		return
+	}
+	r := &t.rules[i]
+	if r.category != "" {
+		a.Category = r.category
+	}
+	if r.severity != model.SeverityUnknown {
+		a.Severity = r.severity
+	}
+}
+
+// match returns the index of the first rule matching an alert with this rule name and
+// title, or -1.
+func (t *RuleTable) match(ruleName, title string) int32 {
+	for i, r := range t.rules {
 		var hit bool
 		switch r.field {
 		case fieldRule:
-			hit = r.re.MatchString(a.Rule)
+			hit = r.re.MatchString(ruleName)
 		case fieldTitle:
-			hit = r.re.MatchString(a.Title)
+			hit = r.re.MatchString(title)
 		default:
-			hit = r.re.MatchString(a.Rule) || r.re.MatchString(a.Title)
+			hit = r.re.MatchString(ruleName) || r.re.MatchString(title)
 		}
-		if !hit {
-			continue
+		if hit {
+			return int32(i)
 		}
-		if r.category != "" {
-			a.Category = r.category
-		}
-		if r.severity != model.SeverityUnknown {
-			a.Severity = r.severity
-		}
-		return
 	}
+	return -1
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/warroom/warroom/triage/model"
 )
@@ -54,10 +57,12 @@ func TestRuleTableApply(t *testing.T) {
 		{"canary-token-read", "x", model.SeverityCritical, model.CategoryOther},     // severity only
 		{"unmatched", "unmatched", model.SeverityLow, model.CategoryOther},          // unchanged
 	} {
-		a := &model.Alert{Rule: tc.rule, Title: tc.title, Severity: model.SeverityLow, Category: model.CategoryOther}
-		table.Apply(a)
-		if a.Severity != tc.sev || a.Category != tc.cat {
-			t.Errorf("%q/%q: %v %v, want %v %v", tc.rule, tc.title, a.Severity, a.Category, tc.sev, tc.cat)
+		for pass := range 2 { // the second pass is answered from the memo
+			a := &model.Alert{Rule: tc.rule, Title: tc.title, Severity: model.SeverityLow, Category: model.CategoryOther}
+			table.Apply(a)
+			if a.Severity != tc.sev || a.Category != tc.cat {
+				t.Errorf("pass %d: %q/%q: %v %v, want %v %v", pass, tc.rule, tc.title, a.Severity, a.Category, tc.sev, tc.cat)
+			}
 		}
 	}
 	var nilTable *RuleTable
@@ -65,6 +70,40 @@ func TestRuleTableApply(t *testing.T) {
 	nilTable.Apply(a)
 	if a.Category != model.CategoryOther || nilTable.Len() != 0 {
 		t.Error("a nil table changed an alert")
+	}
+}
+
+// TestRuleTableMemoBounded: distinct titles never grow the memo past memoMax, answers
+// stay right across its clearing, and its keys do not share the alerts' buffers.
+func TestRuleTableMemoBounded(t *testing.T) {
+	table, err := NewRuleTable([]RuleSpec{{Match: `(?i)flap`, Field: "title", Category: "routing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := []byte("link flap 0000000")
+	for i := range memoMax + 100 {
+		copy(buf[len(buf)-7:], fmt.Sprintf("%07d", i))
+		want := model.CategoryRouting
+		if i%3 == 0 {
+			copy(buf, "link flop")
+			want = model.CategoryOther
+		}
+		title := unsafe.String(&buf[0], len(buf)) // shares buf, which the next round rewrites
+		a := &model.Alert{Rule: "bgp", Title: title, Category: model.CategoryOther}
+		table.Apply(a)
+		if a.Category != want {
+			t.Fatalf("title %q: category %v, want %v", title, a.Category, want)
+		}
+		copy(buf, "link flap")
+		if n := len(table.memo); n > memoMax {
+			t.Fatalf("memo holds %d entries, want at most %d", n, memoMax)
+		}
+	}
+	copy(buf, strings.Repeat("Z", len(buf)))
+	for k := range table.memo {
+		if strings.Contains(k.title, "Z") {
+			t.Fatalf("memo key %q changed with the alert's buffer", k.title)
+		}
 	}
 }
 

@@ -127,43 +127,112 @@ func (s *SQLite) Alerts(ctx context.Context, f AlertFilter) ([]*model.Alert, str
 }
 
 // ScanAlerts calls fn for each alert whose event time is at or after since (every
-// alert when since is zero), in id order.
+// alert when since is zero), in id order. Blocks of 4,096 alert ids whose newest event
+// time is before since (alert_blocks, migration 0008) are not read at all.
 func (s *SQLite) ScanAlerts(ctx context.Context, since time.Time, fn func(*model.Alert) error) error {
-	var (
-		rows *sql.Rows
-		err  error
-	)
+	var fnErr error
+	call := func(a *model.Alert) error {
+		fnErr = fn(a)
+		return fnErr
+	}
 	if since.IsZero() {
-		rows, err = s.rdb.QueryContext(ctx, alertSelect+" ORDER BY id")
-	} else {
-		v, terr := timeValue(since)
-		if terr != nil {
-			if since.Before(minStoredTime) {
-				return s.ScanAlerts(ctx, time.Time{}, fn)
-			}
-			return nil // after every storable time: nothing to scan
+		err := s.scanAlertRange(ctx, s.rdb, 0, -1, nil, call)
+		if err != nil && fnErr == nil {
+			err = fmt.Errorf("scan alerts: %w", err)
 		}
-		// The index finds the window; sorting it by id is cheap next to reading
-		// the whole table in id order.
-		rows, err = s.rdb.QueryContext(ctx, alertSelect+" INDEXED BY alerts_event_time WHERE event_time >= ? ORDER BY id", v)
+		return err
+	}
+	v, terr := timeValue(since)
+	if terr != nil {
+		if since.Before(minStoredTime) {
+			return s.ScanAlerts(ctx, time.Time{}, fn)
+		}
+		return nil // after every storable time: nothing to scan
+	}
+	nanos, _ := v.(int64)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		skip, err := oldAlertBlocks(ctx, tx, nanos)
+		if err != nil {
+			return err
+		}
+		// Read the id ranges between the runs of skipped blocks, in order.
+		lo := int64(0)
+		for i := 0; i < len(skip); {
+			j := i
+			for j+1 < len(skip) && skip[j+1] == skip[j]+1 {
+				j++
+			}
+			if hi := skip[i] << alertBlockBits; hi > lo {
+				if err := s.scanAlertRange(ctx, tx, lo, hi, nanos, call); err != nil {
+					return err
+				}
+			}
+			lo = (skip[j] + 1) << alertBlockBits
+			i = j + 1
+		}
+		return s.scanAlertRange(ctx, tx, lo, -1, nanos, call)
+	})
+	if fnErr != nil {
+		return fnErr
 	}
 	if err != nil {
 		return fmt.Errorf("scan alerts: %w", err)
+	}
+	return nil
+}
+
+// oldAlertBlocks returns, in order, the blocks of alert ids that hold no alert with
+// an event time at or after since (unix nanoseconds).
+func oldAlertBlocks(ctx context.Context, tx *sql.Tx, since int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT block FROM alert_blocks WHERE max_event_time IS NULL OR max_event_time < ? ORDER BY block", since)
+	if err != nil {
+		return nil, fmt.Errorf("read alert blocks: %w", err)
+	}
+	defer rows.Close()
+	var skip []int64
+	for rows.Next() {
+		var b int64
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("read alert blocks: %w", err)
+		}
+		skip = append(skip, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read alert blocks: %w", err)
+	}
+	return skip, nil
+}
+
+// scanAlertRange calls fn for the alerts with lo <= id < hi (hi < 0: no upper bound)
+// and, when since is not nil, event_time >= since, in id order. It returns fn's error
+// as it is.
+func (s *SQLite) scanAlertRange(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, lo, hi int64, since any, fn func(*model.Alert) error) error {
+	query, args := alertSelect+" WHERE id >= ?", []any{lo}
+	if hi >= 0 {
+		query += " AND id < ?"
+		args = append(args, hi)
+	}
+	if since != nil {
+		query += " AND event_time >= ?"
+		args = append(args, since)
+	}
+	rows, err := q.QueryContext(ctx, query+" ORDER BY id", args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
-			return fmt.Errorf("scan alerts: %w", err)
+			return err
 		}
 		if err := fn(a); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan alerts: %w", err)
-	}
-	return nil
+	return rows.Err()
 }
 
 // scanIncident reads one row of incidentSelect.

@@ -70,7 +70,8 @@ type Tx interface {
 	// undo in-memory changes it made.
 	OnRollback(f func())
 	ActionTx
-	ChatTx // the chat layer's write side (chat.go)
+	ChatTx  // the chat layer's write side (chat.go)
+	DrillTx // gap drill runs (drills.go)
 }
 
 // ActionTx is the write side of containment actions (see actions.go).
@@ -110,7 +111,8 @@ type Reader interface {
 	// Audit lists audit entries with Seq > after, at most limit.
 	Audit(ctx context.Context, after int64, limit int) ([]model.AuditEntry, error)
 	ActionReader
-	ChatReader // the chat layer's read side (chat.go)
+	ChatReader  // the chat layer's read side (chat.go)
+	DrillReader // gap drill runs (drills.go)
 }
 
 // ActionReader reads containment actions (see actions.go).

@@ -27,15 +27,26 @@ type writeTx struct {
 	auditSeq                           int64
 	auditHash                          string
 
-	// Audit chain head at BEGIN, restored on rollback.
-	savedSeq  int64
-	savedHash string
+	// The block of alert ids being filled and the newest event time among its alerts
+	// (see migration 0008 and noteAlertBlock).
+	block blockState
+	// Audit chain head and alert block at BEGIN, restored on rollback.
+	savedSeq   int64
+	savedHash  string
+	savedBlock blockState
 
-	incRow    map[int64]int // incident id -> row in w.incidents not yet written
-	incKeys   [][4]any      // scratch for flushIncidents
-	rollbacks []func()
-	err       error // first SQL error of this transaction
-	arena     arena // bytes of the JSON and raw values of buffered alert rows
+	incRow  map[int64]int // incident id -> row in w.incidents not yet written
+	incKeys [][4]any      // scratch for flushIncidents
+	// keysDone holds the indexed columns of incident rows as committed by this writer,
+	// keysTx those written by the open transaction: flushIncidents skips the UPDATE
+	// of an incident whose status, severity and kind are known to be in its row.
+	keysDone, keysTx map[int64]incidentKeys
+	rollbacks        []func()
+	err              error // first SQL error of this transaction
+	arena            arena // bytes of the JSON and raw values of buffered alert rows
+	// alertBox holds the last boxed value of the alert columns that repeat from row
+	// to row (source, format, rule, title, category, status).
+	alertBox [6]boxMemo
 }
 
 // arena holds the text of buffered values without one allocation each. Strings handed
@@ -67,14 +78,41 @@ func (a *arena) string(start int) string {
 
 func (a *arena) reset() { a.b = a.b[:0] }
 
+// boxMemo turns a string into a driver argument, reusing the previous one when the
+// string repeats: converting a string to an interface allocates, and consecutive
+// alerts mostly share their source, format, rule, title and category.
+type boxMemo struct {
+	s string
+	v any
+}
+
+func (m *boxMemo) box(s string) any {
+	if m.v == nil || s != m.s {
+		m.s, m.v = s, s
+	}
+	return m.v
+}
+
 var _ Tx = (*writeTx)(nil)
 
+// incidentKeys are the indexed columns of an incidents row.
+type incidentKeys struct {
+	status, kind string
+	severity     int64
+}
+
+// maxKeysDone bounds keysDone; past it the memory starts over (and the first write of
+// each incident after that runs its UPDATE again).
+const maxKeysDone = 1 << 16
+
 func (t *writeTx) begin() error {
+	clear(t.keysTx)
 	if !t.w.conn.AutoCommit() {
 		// A transaction left open by a failed ROLLBACK: end it before starting over.
 		execStmt(t.w.rollback, nil)
 	}
 	t.savedSeq, t.savedHash = t.auditSeq, t.auditHash
+	t.savedBlock = t.block
 	t.err = nil
 	if err := execStmt(t.w.begin, nil); err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
@@ -103,6 +141,15 @@ func (t *writeTx) finish() error {
 	if err := execStmt(t.w.commit, nil); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	if len(t.keysTx) > 0 {
+		if len(t.keysDone)+len(t.keysTx) > maxKeysDone {
+			clear(t.keysDone)
+		}
+		for id, k := range t.keysTx {
+			t.keysDone[id] = k
+		}
+		clear(t.keysTx)
+	}
 	clear(t.rollbacks)
 	t.rollbacks = t.rollbacks[:0]
 	return nil
@@ -118,7 +165,9 @@ func (t *writeTx) abort() {
 	t.w.entities.reset()
 	t.arena.reset()
 	clear(t.incRow)
+	clear(t.keysTx)
 	t.auditSeq, t.auditHash = t.savedSeq, t.savedHash
+	t.block = t.savedBlock
 	t.err = nil
 	for i := len(t.rollbacks) - 1; i >= 0; i-- {
 		runRollback(t.rollbacks[i])
@@ -155,7 +204,9 @@ func (t *writeTx) flush() error {
 // upsert leaves status, severity and kind (the indexed columns) alone on existing
 // rows, and one UPDATE per incident then sets them only where they changed. An
 // incident's usual change (one more alert, a later last_seen) so dirties one page
-// instead of four.
+// instead of four. The UPDATE is left out altogether for an incident whose indexed
+// columns this writer already wrote with the same values (keysDone, keysTx): usually
+// all of them, which saves a statement per incident per commit.
 func (t *writeTx) flushIncidents() error {
 	b := &t.w.incidents
 	clear(t.incRow)
@@ -165,6 +216,16 @@ func (t *writeTx) flushIncidents() error {
 	keys := t.incKeys[:0]
 	for r := range b.rows {
 		row := b.args[r*incNCols:]
+		id, _ := row[0].Value.(int64)
+		k := incidentKeys{status: row[4].Value.(string), severity: row[5].Value.(int64), kind: row[3].Value.(string)}
+		cur, ok := t.keysTx[id]
+		if !ok {
+			cur, ok = t.keysDone[id]
+		}
+		if ok && cur == k {
+			continue
+		}
+		t.keysTx[id] = k                                                                    // the transaction is poisoned and rolled back should the UPDATE fail
 		keys = append(keys, [4]any{row[4].Value, row[5].Value, row[3].Value, row[0].Value}) // status, severity, kind, id
 	}
 	err := b.flush(t.w.conn)
@@ -240,16 +301,20 @@ func (t *writeTx) InsertAlerts(alerts []*model.Alert) error {
 	}
 	b := &t.w.alerts
 	for _, a := range alerts {
+		if err := t.noteAlertBlock(a.ID, a.EventTime); err != nil {
+			return t.poison(err)
+		}
 		b.add(a.ID)
 		b.add(idValue(a.IncidentID))
-		b.add(a.Source)
-		b.add(a.Format)
+		box := &t.alertBox
+		b.add(box[0].box(a.Source))
+		b.add(box[1].box(a.Format))
 		b.add(a.SourceRef)
-		b.add(a.Rule)
-		b.add(a.Title)
+		b.add(box[2].box(a.Rule))
+		b.add(box[3].box(a.Title))
 		b.add(int64(a.Severity))
-		b.add(string(a.Category))
-		b.add(a.Status)
+		b.add(box[4].box(string(a.Category)))
+		b.add(box[5].box(a.Status))
 		b.add(nanos(a.EventTime))
 		b.add(nanos(a.ReceivedAt))
 		if a.Entities == nil {
@@ -283,6 +348,50 @@ func (t *writeTx) InsertAlerts(alerts []*model.Alert) error {
 				return t.poison(err)
 			}
 		}
+	}
+	return nil
+}
+
+// alertBlockBits: alert ids are summarised in blocks of 1<<alertBlockBits (4,096), as
+// migration 0008 has it.
+const alertBlockBits = 12
+
+// blockState is the block of alert ids being filled and the newest event time (unix
+// nanoseconds) among its alerts; has says whether any of them has one.
+type blockState struct {
+	block, max int64
+	has        bool
+}
+
+// noteAlertBlock keeps the alert_blocks summary that ScanAlerts skips old alerts with.
+// An alert of a later block than the current one closes the current block: its row is
+// written, in this transaction, and the new block starts. An alert of an earlier
+// block (ids taken first and inserted later) updates that block's row at once.
+func (t *writeTx) noteAlertBlock(id int64, at time.Time) error {
+	blk := id >> alertBlockBits
+	cur := &t.block
+	switch {
+	case blk > cur.block:
+		if err := t.writeAlertBlock(cur.block, cur.max, cur.has); err != nil {
+			return err
+		}
+		*cur = blockState{block: blk}
+	case blk < cur.block:
+		return t.writeAlertBlock(blk, at.UnixNano(), !at.IsZero())
+	}
+	if !at.IsZero() && (!cur.has || at.UnixNano() > cur.max) {
+		cur.max, cur.has = at.UnixNano(), true
+	}
+	return nil
+}
+
+func (t *writeTx) writeAlertBlock(blk, maxNanos int64, has bool) error {
+	var v any
+	if has {
+		v = maxNanos
+	}
+	if err := t.w.exec1(t.w.upsertBlock, blk, v); err != nil {
+		return fmt.Errorf("record alert block %d: %w", blk, err)
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func (s *SQLite) Submit(ctx context.Context, op Op) error {
 	return err
 }
 
+// Queued reports how many submitted ops are waiting for the writer: its backlog.
+func (s *SQLite) Queued() int { return len(s.queue) }
+
 // maxChunkBits bounds multi-row statements at 1<<maxChunkBits rows (64 alerts are
 // 1,152 parameters). Smaller flushes use the power-of-two statements below it, so at
 // most maxChunkBits+1 statements per table are ever prepared.
@@ -217,7 +220,7 @@ type writer struct {
 	begin, commit, rollback           *sqlite3.SQLiteStmt
 	moveAlerts, copyEntities, delEnts *sqlite3.SQLiteStmt
 	insTimeline, insAudit             *sqlite3.SQLiteStmt
-	setIncidentKeys                   *sqlite3.SQLiteStmt
+	setIncidentKeys, upsertBlock      *sqlite3.SQLiteStmt
 	prepared                          []*sqlite3.SQLiteStmt
 	alerts, incidents, entities       rowBuf
 	tx                                writeTx
@@ -281,7 +284,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, erro
 	w.alerts = rowBuf{what: "insert alerts", head: "INSERT INTO alerts (" + alertCols + ") VALUES ", cols: alertNCols, written: &w.written}
 	w.incidents = rowBuf{what: "upsert incidents", head: "INSERT INTO incidents (" + incCols + ") VALUES ", tail: incUpdate, cols: incNCols, written: &w.written}
 	w.entities = rowBuf{what: "add incident entities", head: "INSERT OR IGNORE INTO incident_entities (" + entCols + ") VALUES ", cols: entNCols, written: &w.written}
-	w.tx = writeTx{w: w, incRow: make(map[int64]int)}
+	w.tx = writeTx{w: w, incRow: make(map[int64]int), keysDone: make(map[int64]incidentKeys), keysTx: make(map[int64]incidentKeys)}
 	for _, c := range []struct {
 		q   string
 		dst *int64
@@ -294,6 +297,15 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, erro
 			return nil, fmt.Errorf("load counters: %w", err)
 		}
 	}
+	// The block of the newest alert has no alert_blocks row yet: its newest event time
+	// is read back from its alerts (a range of rowids).
+	b := &w.tx.block
+	b.block = w.tx.nextAlert >> alertBlockBits
+	var newest sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT MAX(event_time) FROM alerts WHERE id >= ?", b.block<<alertBlockBits).Scan(&newest); err != nil {
+		return nil, fmt.Errorf("load the newest alert block: %w", err)
+	}
+	b.max, b.has = newest.Int64, newest.Valid
 	err := conn.QueryRowContext(ctx, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").Scan(&w.tx.auditSeq, &w.tx.auditHash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("load audit head: %w", err)
@@ -316,6 +328,8 @@ func (w *writer) prepare(c *sqlite3.SQLiteConn) error {
 		{&w.insTimeline, timelineSQL},
 		{&w.insAudit, auditSQL},
 		{&w.setIncidentKeys, "UPDATE incidents SET status = ?1, severity = ?2, kind = ?3 WHERE id = ?4 AND (status <> ?1 OR severity <> ?2 OR kind <> ?3)"},
+		{&w.upsertBlock, "INSERT INTO alert_blocks (block, max_event_time) VALUES (?1, ?2) ON CONFLICT (block) DO UPDATE SET " +
+			"max_event_time = CASE WHEN max_event_time IS NULL OR excluded.max_event_time > max_event_time THEN excluded.max_event_time ELSE max_event_time END"},
 		{&w.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)"},
 	} {
 		ds, err := c.Prepare(p.q)

@@ -2,16 +2,21 @@ package triage
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/warroom/warroom/ingest"
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/internal/loadgen"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage/model"
 	"github.com/warroom/warroom/triage/scenario"
@@ -208,6 +213,224 @@ func BenchmarkPipelineIngest(b *testing.B) {
 			}
 			b.ReportMetric(float64(done)/time.Since(start).Seconds(), "alerts/s")
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(done), "cpu-ns/alert")
+		})
+	}
+}
+
+// walMeter counts the WAL frames commits append, from the WAL index header in the
+// -shm file (mxFrame at byte 16, the salts at byte 32, native byte order): read after
+// each commit on the writer goroutine, it sees every restart of the WAL (new salts) and
+// so counts frames across restarts and checkpoints.
+type walMeter struct {
+	f       *os.File
+	mx      uint32
+	salt    uint64
+	frames  int64
+	commits int64
+	buf     [24]byte
+}
+
+func (m *walMeter) observe() {
+	m.commits++
+	if m.f == nil {
+		return
+	}
+	if _, err := m.f.ReadAt(m.buf[:], 16); err != nil {
+		return
+	}
+	mx := binary.NativeEndian.Uint32(m.buf[0:])
+	salt := binary.NativeEndian.Uint64(m.buf[16:])
+	if salt != m.salt || mx < m.mx {
+		m.frames += int64(mx) // the WAL started over in this transaction
+	} else {
+		m.frames += int64(mx - m.mx)
+	}
+	m.mx, m.salt = mx, salt
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// lockstep runs b.N requests (send renders and sends request r) in rounds of n: the
+// writer is held in an op of its own until all n have queued behind it, then they
+// commit together. It returns the number of rounds, each of which also commits the
+// empty holding op.
+func lockstep(b *testing.B, st *store.SQLite, n int, send func(r int64, body []byte) []byte) (rounds int64) {
+	bufs := make([][]byte, n)
+	var wg sync.WaitGroup
+	for r := int64(0); r < int64(b.N); r += int64(n) {
+		held, release := make(chan struct{}), make(chan struct{})
+		go st.Submit(context.Background(), func(store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+		<-held
+		k := min(n, b.N-int(r))
+		for i := range k {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				bufs[i] = send(r+int64(i), bufs[i])
+			}()
+		}
+		for st.Queued() < k { // the requests are decoding: poll without taking a core
+			time.Sleep(20 * time.Microsecond)
+		}
+		close(release)
+		wg.Wait()
+		rounds++
+	}
+	return rounds
+}
+
+// walFrameBytes is one WAL frame: a 24-byte header and a 4 KiB page.
+const walFrameBytes = 24 + 4096
+
+// BenchmarkServerIngest is the server's work per alert without HTTP: request bodies
+// exactly as `warroom bench ingest --format generic` sends them are decoded by the
+// generic decoder with the example configuration's category rules, then correlated
+// and committed through the pipeline into a real SQLite file, from conc goroutines at
+// once (as the handlers of conc connections would). It reports load-independent
+// figures: process CPU per alert (getrusage, every thread: decoder, writer,
+// checkpointer, GC), heap allocations per alert, WAL bytes appended per alert, and
+// alerts per commit. open is how many incidents are open before the measured phase.
+//
+// How many requests share a commit depends on scheduling, and the cost per alert on
+// that: on a busy machine the free-running cases vary with it. In the lockstep cases
+// (commit=N) exactly N requests are queued behind a held writer and then committed
+// together, round after round, so their figures do not depend on the machine's load.
+func BenchmarkServerIngest(b *testing.B) {
+	rules, err := ingest.NewRuleTable([]ingest.RuleSpec{{Match: "(?i)bgp|ospf|route flap|routing loop", Category: "routing"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dec, ok := ingest.Lookup("generic")
+	if !ok {
+		b.Fatal("no generic decoder")
+	}
+	for _, tc := range []struct {
+		batch, conc, open int
+		lockstep          bool
+	}{{1, 16, 10, false}, {1, 16, 10_000, false}, {100, 8, 10, false}, {100, 8, 10_000, false},
+		{1, 8, 10, true}, {1, 8, 10_000, true}, {100, 4, 10, true}, {100, 4, 10_000, true}} {
+		name := fmt.Sprintf("batch=%d/conc=%d/open=%d", tc.batch, tc.conc, tc.open)
+		if tc.lockstep {
+			name = fmt.Sprintf("batch=%d/commit=%d/open=%d", tc.batch, tc.conc, tc.open)
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			meter := &walMeter{}
+			st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), store.Options{
+				OnBatch: func(int, time.Duration) { meter.observe() }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			if meter.f, err = os.Open(filepath.Join(dir, "bench.db-shm")); err != nil {
+				b.Fatal(err)
+			}
+			defer meter.f.Close()
+			base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+			clk := clock.NewFake(base)
+			p, err := NewPipeline(context.Background(), st, DefaultConfig(), clk, quietLog())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ingestBody := func(body []byte) error {
+				items, err := dec.Decode(body, ingest.Options{Source: "generic", Rules: rules, Now: base})
+				if err != nil {
+					return err
+				}
+				alerts := make([]*model.Alert, 0, len(items))
+				for i, it := range items {
+					if it.Err != nil {
+						return fmt.Errorf("item %d: %w", i, it.Err)
+					}
+					alerts = append(alerts, it.Alert)
+				}
+				res, err := p.Ingest(context.Background(), alerts)
+				if err == nil && res.Duplicates > 0 {
+					err = fmt.Errorf("%d duplicates", res.Duplicates)
+				}
+				return err
+			}
+			// Open the incidents: one alert of each campaign, 100 to a request.
+			setup, err := loadgen.NewBodies(loadgen.Config{Batch: 100, Incidents: tc.open}, base, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var buf []byte
+			setupAlerts := int64((tc.open + 99) / 100 * 100)
+			for r := int64(0); r*100 < setupAlerts; r++ {
+				buf = setup.Render(buf, r, 0)
+				if err := ingestBody(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if s, err := p.Stats(context.Background()); err != nil || s.LiveIncidents != tc.open {
+				b.Fatalf("%d live incidents (%v), want %d", s.LiveIncidents, err, tc.open)
+			}
+			bodies, err := loadgen.NewBodies(loadgen.Config{Batch: tc.batch, Incidents: tc.open}, base, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			var ms0, ms1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms0)
+			st0 := *meter // read on the writer goroutine only, which is idle now
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			var rounds int64
+			if tc.lockstep {
+				rounds = lockstep(b, st, tc.conc, func(r int64, body []byte) []byte {
+					body = bodies.Render(body, r, setupAlerts)
+					if err := ingestBody(body); err != nil {
+						b.Error(err)
+					}
+					return body
+				})
+			}
+			for range tc.conc * btoi(!tc.lockstep) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var body []byte
+					for {
+						r := next.Add(1) - 1
+						if r >= int64(b.N) {
+							return
+						}
+						body = bodies.Render(body, r, setupAlerts)
+						if err := ingestBody(body); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			cpu := cpuTime() - cpu0
+			b.StopTimer()
+			if _, err := p.Stats(context.Background()); err != nil { // orders the meter's reads after the writer's
+				b.Fatal(err)
+			}
+			runtime.ReadMemStats(&ms1)
+			alerts := float64(b.N * tc.batch)
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/alerts, "cpu-µs/alert")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/alerts, "allocs/alert")
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/alerts, "B/alert")
+			b.ReportMetric(float64((meter.frames-st0.frames)*walFrameBytes)/alerts, "wal-B/alert")
+			if c := meter.commits - st0.commits - rounds; c > 0 {
+				b.ReportMetric(alerts/float64(c), "alerts/commit")
+			}
+			b.ReportMetric(alerts/b.Elapsed().Seconds(), "alerts/s")
 		})
 	}
 }

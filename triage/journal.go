@@ -153,7 +153,10 @@ func (e *Engine) Begin(now time.Time) Mark {
 
 func (e *Engine) recycle(f *frame) {
 	f.reset()
-	if len(e.pool) < 8 {
+	// A frame is released only once its op has committed, that is after every other op
+	// of its store batch (up to one per waiting request) has begun its own frame: keep
+	// enough for a batch of a few dozen requests.
+	if len(e.pool) < 64 {
 		e.pool = append(e.pool, f)
 	}
 }

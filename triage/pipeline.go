@@ -138,28 +138,58 @@ func (p *Pipeline) Ingest(ctx context.Context, alerts []*model.Alert) (IngestRes
 			a.EventTime = a.ReceivedAt
 		}
 	}
-	res := IngestResult{IDs: make([]int64, len(alerts))}
-	var (
-		mark   Mark
-		events []Event
-	)
-	op := func(tx store.Tx) error {
-		// The op may run twice (its batch rolled back and it is retried alone):
-		// start from scratch each time.
-		mark = p.begin(tx)
-		res.Duplicates, events = 0, events[:0]
-		if err := p.ingestOp(tx, alerts, &res, &events); err != nil {
-			p.eng.Rollback(mark)
-			return err
-		}
-		return nil
+	c := ingestCalls.Get().(*ingestCall)
+	c.p, c.alerts = p, alerts
+	c.res = IngestResult{IDs: make([]int64, len(alerts))}
+	err := p.st.Submit(ctx, c.op)
+	// Submit has returned: the writer is done with the op (it ran and committed or
+	// failed, or it was withdrawn before running), so c can be read and reused.
+	mark, res := c.mark, c.res
+	if err == nil {
+		p.markCommitted(mark)
+		p.publish(c.events)
 	}
-	if err := p.st.Submit(ctx, op); err != nil {
+	clear(c.events)
+	c.p, c.alerts, c.res, c.events, c.mark = nil, nil, IngestResult{}, c.events[:0], 0
+	ingestCalls.Put(c)
+	if err != nil {
 		return IngestResult{}, fmt.Errorf("ingest %d alerts: %w", len(alerts), err)
 	}
-	p.markCommitted(mark)
-	p.publish(events)
 	return res, nil
+}
+
+// ingestCall is one Ingest's store op with its inputs and results. It is pooled: an op
+// built as a closure over the call's state cost several allocations per request.
+type ingestCall struct {
+	p        *Pipeline
+	alerts   []*model.Alert
+	res      IngestResult
+	events   []Event
+	mark     Mark
+	op       store.Op // c.run, bound once
+	rollback func()   // undoes c.mark in the engine, bound once
+}
+
+var ingestCalls = sync.Pool{New: func() any {
+	c := &ingestCall{}
+	c.op = c.run
+	c.rollback = func() { c.p.eng.Rollback(c.mark) }
+	return c
+}}
+
+// run is the op. It may run twice (its batch rolled back and it is retried alone):
+// it starts from scratch each time.
+func (c *ingestCall) run(tx store.Tx) error {
+	p := c.p
+	p.eng.Release(Mark(p.committed.Load()))
+	c.mark = p.eng.Begin(p.clk.Now())
+	tx.OnRollback(c.rollback)
+	c.res.Duplicates, c.events = 0, c.events[:0]
+	if err := p.ingestOp(tx, c.alerts, &c.res, &c.events); err != nil {
+		p.eng.Rollback(c.mark)
+		return err
+	}
+	return nil
 }
 
 func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResult, events *[]Event) error {
@@ -271,8 +301,10 @@ func (p *Pipeline) notifyReason(inc *model.Incident) string {
 // incident, leaving out those the incident already holds (the engine remembers them).
 // Community IDs stay on the alerts only: they name flows, not parties.
 func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) error {
-	per := map[int64][]model.Entity{}
-	var order []int64
+	var (
+		per   map[int64][]model.Entity // made at the first new entity: usually there is none
+		order []int64
+	)
 	for _, a := range alerts {
 		cur, ok := per[a.IncidentID]
 		next := eng.Unrecorded(a.IncidentID, a.Entities, cur)
@@ -281,6 +313,9 @@ func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) error {
 		}
 		if !ok {
 			order = append(order, a.IncidentID)
+		}
+		if per == nil {
+			per = map[int64][]model.Entity{}
 		}
 		per[a.IncidentID] = next
 	}

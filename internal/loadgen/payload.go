@@ -409,3 +409,39 @@ func writeAlertmanager(w *builder, a *alertSpec, label, endsAt string) {
 	w.str("http://ids.example.org/rules/" + a.p.rule)
 	w.raw(`}`)
 }
+
+// Bodies renders the request bodies of a run without sending them, for benchmarks of
+// the server's own work (decoding, correlation, storage) that leave out HTTP.
+type Bodies struct {
+	p     *payloads
+	batch int
+}
+
+// NewBodies builds the bodies warroom would be sent for cfg (Format, Batch, Incidents,
+// Victims; the connection and timing fields are ignored). base is the event time of
+// alert 0, nonce tells this run's alerts from other runs'.
+func NewBodies(cfg Config, base time.Time, nonce int) (*Bodies, error) {
+	cfg.Target = TargetWarroom
+	if cfg.URL == "" {
+		cfg.URL = "http://127.0.0.1:1"
+	}
+	if cfg.Token == "" {
+		cfg.Token = "unused"
+	}
+	if cfg.Duration == 0 && cfg.Requests == 0 {
+		cfg.Requests = 1
+	}
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	return &Bodies{p: buildPayloads(&cfg, base, nonce), batch: cfg.Batch}, nil
+}
+
+// ContentType is the Content-Type the bodies are sent with.
+func (b *Bodies) ContentType() string { return b.p.contentType }
+
+// Render writes the body of request req (its first alert has sequence number
+// req×batch+offset) into dst, reusing it, and returns it.
+func (b *Bodies) Render(dst []byte, req, offset int64) []byte {
+	return b.p.render(dst, req, req*int64(b.batch)+offset)
+}

@@ -90,6 +90,29 @@ func TestRenderWritesTimeAndSequence(t *testing.T) {
 	}
 }
 
+// TestBodiesRenderRequestsInSequence: Bodies numbers the alerts of request r from
+// r×batch+offset, so set-up and measured requests never repeat an alert.
+func TestBodiesRenderRequestsInSequence(t *testing.T) {
+	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	bodies, err := NewBodies(Config{Batch: 2, Incidents: 3}, base, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bodies.ContentType() != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", bodies.ContentType())
+	}
+	var list []genericAlert
+	if err := json.Unmarshal(bodies.Render(nil, 3, 1000), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != "r00007-1795165200-0000001006" || list[1].ID != "r00007-1795165200-0000001007" {
+		t.Errorf("request 3 from 1000: %+v, want sequence numbers 1006 and 1007", list)
+	}
+	if _, err := NewBodies(Config{Batch: -1}, base, 7); err == nil {
+		t.Error("batch -1: no error")
+	}
+}
+
 func BenchmarkRender(b *testing.B) {
 	for _, c := range []struct {
 		name string
