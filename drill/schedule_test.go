@@ -3,11 +3,7 @@ package drill
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,23 +14,6 @@ import (
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
 )
-
-// isolated runs the calling test again in a process of its own and reports whether
-// it did (the caller then returns): the store pools channels, and channels made in a
-// synctest bubble must not be reused outside it by the tests that follow.
-func isolated(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv("WARROOM_DRILL_ISOLATED") == t.Name() {
-		return false
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "WARROOM_DRILL_ISOLATED="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("%s: %v\n%s", t.Name(), err, out)
-	}
-	return true
-}
 
 // bubble builds a store, a pipeline and a runner inside a synctest bubble, where the
 // wall clock (time.Now, timers, and so robfig/cron) is fake and moves only when
@@ -79,9 +58,6 @@ func library(t *testing.T) *Library {
 // ends as timed out at its own timeout. The fire is accounted for, so a restart
 // reports nothing missed.
 func TestScheduleFiresInItsTimeZoneWithJitter(t *testing.T) {
-	if isolated(t) {
-		return
-	}
 	lib := library(t)
 	synctest.Test(t, func(t *testing.T) {
 		st, r, done := bubble(t, lib)
@@ -132,9 +108,6 @@ func TestScheduleFiresInItsTimeZoneWithJitter(t *testing.T) {
 // TestScheduleSkipsWhileTheLastRunGoes: a run that outlasts the interval makes the
 // next fires skip (SkipIfStillRunning); the schedule runs again once it is over.
 func TestScheduleSkipsWhileTheLastRunGoes(t *testing.T) {
-	if isolated(t) {
-		return
-	}
 	lib := library(t)
 	synctest.Test(t, func(t *testing.T) {
 		st, r, done := bubble(t, lib)
@@ -245,9 +218,6 @@ func TestScheduleSpecs(t *testing.T) {
 // TestExampleScheduleFires: the drill scheduled in config.example.yaml fires at its
 // time (Tuesdays 10:00 in Europe/Berlin) and runs its built-in scenario.
 func TestExampleScheduleFires(t *testing.T) {
-	if isolated(t) {
-		return
-	}
 	cfg, err := config.Load("../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -288,9 +258,6 @@ func TestExampleScheduleFires(t *testing.T) {
 // TestSchedulePanicIsRecovered: a job that panics (here, in the end-of-run hook) is
 // recovered; the schedule keeps firing.
 func TestSchedulePanicIsRecovered(t *testing.T) {
-	if isolated(t) {
-		return
-	}
 	lib := library(t)
 	synctest.Test(t, func(t *testing.T) {
 		st, r, done := bubbleWith(t, RunnerOptions{Scenarios: lib, OnFinish: func(context.Context, *store.DrillRun, *Measures) {

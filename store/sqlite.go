@@ -75,7 +75,10 @@ type SQLite struct {
 	rdb   *sql.DB   // read-only pool
 	ckpt  *checkpointer
 
-	queue      chan *request
+	queue chan *request
+	// requests recycles Submit's requests. It belongs to the store, not the package, so
+	// a store used only inside a testing/synctest bubble keeps its channels there.
+	requests   sync.Pool
 	mu         sync.RWMutex // guards closed against sends on queue
 	closed     bool
 	writerDone chan struct{}
@@ -241,6 +244,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	w.ckpt = s.ckpt
 	s.queue = make(chan *request, 4*opts.MaxBatch)
+	s.requests.New = func() any { return &request{done: make(chan error, 1)} }
 	s.writerDone = make(chan struct{})
 	ready := make(chan error, 1)
 	go s.runWriter(w, ready)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/mattn/go-sqlite3"
@@ -27,8 +26,6 @@ const (
 	reqCancelled              // withdrawn before it started; never runs
 )
 
-var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
-
 // Submit queues op and blocks until the transaction holding it has committed (nil) or
 // failed (the op's error, or the store's). If ctx ends while op is still queued, op is
 // withdrawn and ctx.Err() returned; once op has started it commits regardless, and
@@ -40,7 +37,7 @@ func (s *SQLite) Submit(ctx context.Context, op Op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := requestPool.Get().(*request)
+	r := s.requests.Get().(*request)
 	r.ctx, r.op = ctx, op
 	r.state.Store(reqQueued)
 
@@ -48,7 +45,7 @@ func (s *SQLite) Submit(ctx context.Context, op Op) error {
 	if s.closed {
 		s.mu.RUnlock()
 		r.ctx, r.op = nil, nil
-		requestPool.Put(r)
+		s.requests.Put(r)
 		return ErrClosed
 	}
 	select {
@@ -56,7 +53,7 @@ func (s *SQLite) Submit(ctx context.Context, op Op) error {
 	case <-ctx.Done():
 		s.mu.RUnlock()
 		r.ctx, r.op = nil, nil
-		requestPool.Put(r)
+		s.requests.Put(r)
 		return ctx.Err()
 	}
 	s.mu.RUnlock()
@@ -73,7 +70,7 @@ func (s *SQLite) Submit(ctx context.Context, op Op) error {
 		err = <-r.done
 	}
 	r.ctx, r.op = nil, nil
-	requestPool.Put(r)
+	s.requests.Put(r)
 	return err
 }
 
