@@ -9,14 +9,11 @@ package checkpoint
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -25,9 +22,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -88,44 +85,16 @@ func New(cfg Config, env connectors.Env) (*CheckPoint, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	tlsCfg, err := tlsConfig(cfg, env)
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "checkpoint: insecure_skip_verify is set: the management server's certificate is not checked, so anyone on the path can read the credentials",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
+	})
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	client := &http.Client{Timeout: cfg.Timeout, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return newCheckPoint(cfg, env, client)
-}
-
-func tlsConfig(cfg Config, env connectors.Env) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pemBytes, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, unwrapPath(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		t.RootCAs = pool
-	}
-	if cfg.InsecureSkipVerify {
-		t.InsecureSkipVerify = true
-		env.Logger.Warn("checkpoint: insecure_skip_verify is set: the management server's certificate is not checked, so anyone on the path can read the credentials",
-			"connector", env.Name, "url", redactURL(cfg.URL))
-	}
-	return t, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err // the path is already in the message
-	}
-	return err
 }
 
 func newCheckPoint(cfg Config, env connectors.Env, client doer) (*CheckPoint, error) {
@@ -137,7 +106,7 @@ func newCheckPoint(cfg Config, env connectors.Env, client doer) (*CheckPoint, er
 		name: env.Name, cfg: cfg, base: strings.TrimRight(cfg.URL, "/") + "/web_api/", http: client,
 		clock: env.Clock, log: env.Logger.With("connector", env.Name),
 		deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects,
-		wait:          sleepCtx,
+		wait:          vendorhttp.Sleep,
 	}
 	var err error
 	if cfg.APIKeyEnv != "" || cfg.APIKeyFile != "" {
@@ -151,17 +120,6 @@ func newCheckPoint(cfg Config, env connectors.Env, client doer) (*CheckPoint, er
 		c.sim = connectors.NewSimulation(env.Clock)
 	}
 	return c, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Name implements connectors.Connector.
@@ -252,13 +210,8 @@ func (c *CheckPoint) classify(err error) error {
 	switch {
 	case errors.As(err, &ae):
 		switch {
-		case ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable:
-			if ae.hasAfter {
-				return connectors.TemporaryAfter(werr, ae.RetryAfter)
-			}
-			return connectors.Temporary(werr)
-		case ae.Status >= 500, ae.Status == http.StatusRequestTimeout:
-			return connectors.Temporary(werr)
+		case vendorhttp.TemporaryStatus(ae.Status):
+			return vendorhttp.RetryableAfter(werr, ae.Status, ae.RetryAfter, ae.hasAfter)
 		case ae.Code == "err_login_failed_more_than_one_opened_session", ae.Code == "generic_err_session_in_use":
 			// Another session holds the administrator or the session; it may end.
 			return connectors.Temporary(werr)
@@ -272,21 +225,11 @@ func (c *CheckPoint) classify(err error) error {
 	case errors.As(err, &ce):
 		return connectors.Permanent(werr)
 	}
-	if certificateError(err) {
+	if vendorhttp.CertificateError(err) {
 		return connectors.Permanent(fmt.Errorf("%w; set ca_file to the CA that signed the server's certificate", werr))
 	}
 	// Transport errors: refused, reset, timeouts, the caller's deadline.
 	return connectors.Temporary(werr)
-}
-
-// certificateError reports whether err is a failed certificate check, which no retry
-// can fix.
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv)
 }
 
 // mask replaces every secret and session id in s.
@@ -295,12 +238,7 @@ func (c *CheckPoint) mask(s string) string {
 	vals := append([]string{c.sid}, c.oldSIDs...)
 	c.mu.Unlock()
 	vals = append(vals, c.password.Reveal(), c.apiKey.Reveal())
-	for _, v := range vals {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
+	return vendorhttp.Mask(s, vals...)
 }
 
 // post sends one command. sid is empty for login.
@@ -353,7 +291,7 @@ func (c *CheckPoint) post(ctx context.Context, cmd, sid string, in, out any) err
 			ae.Message = printable(string(raw))
 		}
 		ae.Code, ae.Message = c.mask(printable(ae.Code)), c.mask(printable(ae.Message))
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
+		if d, ok := vendorhttp.RetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 			ae.RetryAfter, ae.hasAfter = d, true
 		}
 		return ae
@@ -367,17 +305,7 @@ func (c *CheckPoint) post(ctx context.Context, cmd, sid string, in, out any) err
 }
 
 func printable(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return vendorhttp.Truncate(strings.TrimSpace(vendorhttp.Printable(s)), 300)
 }
 
 // session returns the current session id, logging in when there is none.
@@ -412,7 +340,7 @@ func (c *CheckPoint) session(ctx context.Context) (string, error) {
 	stale := c.staleUID
 	c.staleUID = ""
 	c.mu.Unlock()
-	c.log.Debug("checkpoint: logged in", "url", redactURL(c.cfg.URL))
+	c.log.Debug("checkpoint: logged in", "url", vendorhttp.RedactURL(c.cfg.URL))
 	if stale != "" {
 		// Changes left unpublished in the expired session keep their objects locked
 		// until discarded; drop them so this session can change the group.
@@ -855,20 +783,4 @@ func (c *CheckPoint) Close() error {
 		return c.classify(fmt.Errorf("logout: %w", err))
 	}
 	return nil
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

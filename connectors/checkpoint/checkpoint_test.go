@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -334,31 +333,6 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Error("the API error is not reachable with errors.As")
 	}
-}
-
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	cases := map[string]time.Duration{"5": 5 * time.Second, "Sat, 01 Mar 2025 12:00:30 GMT": 30 * time.Second, "Sat, 01 Mar 2025 11:00:00 GMT": 0}
-	for in, want := range maps.All(cases) {
-		if got, ok := retryAfter(in, now); !ok || got != want {
-			t.Errorf("retryAfter(%q) = %v %v, want %v", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{"", "soon", "-1"} {
-		if _, ok := retryAfter(in, now); ok {
-			t.Errorf("retryAfter(%q) accepted", in)
-		}
-	}
-}
-
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("120")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); d < 0 || (!ok && d != 0) {
-			t.Fatalf("retryAfter(%q) = %v, %v", v, d, ok)
-		}
-	})
 }
 
 func TestFailedPublishIsDiscarded(t *testing.T) {

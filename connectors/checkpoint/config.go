@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the Check Point connector's settings.
@@ -85,13 +86,13 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use user with password_env or password_file, or api_key_env")
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("url: %q must be the server only, without a path or query; warroom adds /web_api/", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be the server only, without a path or query; warroom adds /web_api/", vendorhttp.RedactURL(c.URL))
 	}
 	for _, f := range []struct{ key, val string }{{"password_env", c.PasswordEnv}, {"api_key_env", c.APIKeyEnv}} {
 		if f.val != "" && !envRE.MatchString(f.val) {
@@ -146,16 +147,3 @@ func (c Config) Validate() error {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
-
-// redactURL drops credentials, query and fragment.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
-}

@@ -1,62 +1,21 @@
 package checkpoint
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/warroom/warroom/connectors/connectortest"
 )
 
-// recordTB records the Errorf calls the strict fake makes, so a test can check the
-// fake flags a malformed request instead of failing itself.
-type recordTB struct {
-	testing.TB
-	mu   sync.Mutex
-	errs []string
-}
-
-func (r *recordTB) Errorf(format string, a ...any) {
-	r.mu.Lock()
-	r.errs = append(r.errs, fmt.Sprintf(format, a...))
-	r.mu.Unlock()
-}
-
-func (r *recordTB) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.errs
-	r.errs = nil
-	return e
-}
-
-func trustingClient(t *testing.T, caFile string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no certificate in the fake's CA file")
-	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-}
-
 // TestFakeIsStrict checks the Check Point fake answers the documented wire format
 // and flags everything else with Check Point's own {code, message}.
 func TestFakeIsStrict(t *testing.T) {
-	rec := &recordTB{TB: t}
+	rec := &connectortest.RecordTB{TB: t}
 	f := connectortest.NewCheckPoint(rec)
-	client := trustingClient(t, f.CAFile)
+	client := connectortest.TrustingClient(t, f.CAFile)
 	post := func(method, cmd, sid, ctype, body string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, f.URL+"/web_api/"+cmd, strings.NewReader(body))
@@ -82,7 +41,7 @@ func TestFakeIsStrict(t *testing.T) {
 		if status != wantStatus || (wantCode != "" && m["code"] != wantCode) {
 			t.Errorf("%s: %d %v; want %d %s", name, status, m, wantStatus, wantCode)
 		}
-		if errs := rec.take(); (len(errs) > 0) != flagged {
+		if errs := rec.Take(); (len(errs) > 0) != flagged {
 			t.Errorf("%s: fake reported %q; want flagged=%v", name, errs, flagged)
 		}
 	}
@@ -119,7 +78,7 @@ func TestFakeIsStrict(t *testing.T) {
 	check("set-group", st, m, 200, "", false)
 	// Another session does not see unpublished changes.
 	_, m2 := post("POST", "login", "", js, `{"api-key":"`+connectortest.CheckPointAPIKey+`"}`)
-	rec.take()
+	rec.Take()
 	other, _ := m2["sid"].(string)
 	if _, g := post("POST", "show-group", other, js, `{"name":"warroom-block"}`); len(g["members"].([]any)) != 0 {
 		t.Errorf("another session sees unpublished members: %v", g)

@@ -10,14 +10,11 @@ package ciscofmc
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,9 +24,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -108,40 +105,16 @@ func New(cfg Config, env connectors.Env) (*FMC, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	tlsCfg, err := tlsConfig(cfg, env)
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "cisco_fmc: insecure_skip_verify is set: the Management Center's certificate is not checked, so anyone on the path can read the credentials",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
+	})
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	client := &http.Client{Timeout: cfg.Timeout, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return newFMC(cfg, env, client)
-}
-
-func tlsConfig(cfg Config, env connectors.Env) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pemBytes, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		t.RootCAs = pool
-	}
-	if cfg.InsecureSkipVerify {
-		t.InsecureSkipVerify = true
-		env.Logger.Warn("cisco_fmc: insecure_skip_verify is set: the Management Center's certificate is not checked, so anyone on the path can read the credentials",
-			"connector", env.Name, "url", redactURL(cfg.URL))
-	}
-	return t, nil
 }
 
 func newFMC(cfg Config, env connectors.Env, client doer) (*FMC, error) {
@@ -155,7 +128,7 @@ func newFMC(cfg Config, env connectors.Env, client doer) (*FMC, error) {
 	}
 	c := &FMC{name: env.Name, cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), http: client, clock: env.Clock,
 		log: env.Logger.With("connector", env.Name), deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects, password: password,
-		wait: sleepCtx}
+		wait: vendorhttp.Sleep}
 	if cfg.DryRun || env.DryRun {
 		c.sim = connectors.NewSimulation(env.Clock)
 	}
@@ -254,29 +227,16 @@ func (c *FMC) classify(err error) error {
 		return connectors.Permanent(werr)
 	case errors.As(err, &ae):
 		switch {
-		case ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable:
-			if ae.hasAfter {
-				return connectors.TemporaryAfter(werr, ae.RetryAfter)
-			}
-			return connectors.Temporary(werr)
-		case ae.Status >= 500, ae.Status == http.StatusRequestTimeout:
-			return connectors.Temporary(werr)
+		case vendorhttp.TemporaryStatus(ae.Status):
+			return vendorhttp.RetryableAfter(werr, ae.Status, ae.RetryAfter, ae.hasAfter)
 		}
 		return connectors.Permanent(werr)
 	case errors.As(err, &ce):
 		return connectors.Permanent(werr)
-	case certificateError(err):
+	case vendorhttp.CertificateError(err):
 		return connectors.Permanent(fmt.Errorf("%w; set ca_file to the CA that signed the server's certificate", werr))
 	}
 	return connectors.Temporary(werr)
-}
-
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv)
 }
 
 func (c *FMC) mask(s string) string {
@@ -287,26 +247,11 @@ func (c *FMC) mask(s string) string {
 	}
 	c.mu.Unlock()
 	vals = append(vals, c.password.Reveal())
-	for _, v := range vals {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
+	return vendorhttp.Mask(s, vals...)
 }
 
 func printable(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return vendorhttp.Truncate(strings.TrimSpace(vendorhttp.Printable(s)), 300)
 }
 
 // send makes one HTTP call and decodes a 2xx JSON answer into out. It returns the
@@ -372,7 +317,7 @@ func (c *FMC) send(ctx context.Context, method, path string, query url.Values, h
 			ae.Description = string(raw)
 		}
 		ae.Description = c.mask(printable(ae.Description))
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
+		if d, ok := vendorhttp.RetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 			ae.RetryAfter, ae.hasAfter = d, true
 		}
 		return nil, ae
@@ -466,7 +411,7 @@ func (c *FMC) generate(ctx context.Context) (*token, error) {
 		return nil, &authError{err: &apiError{Op: "POST /api/fmc_platform/v1/auth/generatetoken", Status: http.StatusNoContent, Description: "no DOMAIN_UUID header in the answer"}}
 	}
 	c.keep(t)
-	c.log.Debug("cisco_fmc: token generated", "url", redactURL(c.cfg.URL))
+	c.log.Debug("cisco_fmc: token generated", "url", vendorhttp.RedactURL(c.cfg.URL))
 	return t, nil
 }
 
@@ -849,17 +794,6 @@ func (c *FMC) awaitDeployment(ctx context.Context, task string) error {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // newerVersion compares FMC's numeric version strings.
 func newerVersion(a, b string) bool {
 	if b == "" {
@@ -954,20 +888,4 @@ func (c *FMC) Ready(ctx context.Context) connectors.Readiness {
 		r.Message += "; dry run"
 	}
 	return r
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

@@ -453,16 +453,6 @@ func TestNewerVersion(t *testing.T) {
 	}
 }
 
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("120")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); d < 0 || (!ok && d != 0) {
-			t.Fatalf("retryAfter(%q) = %v, %v", v, d, ok)
-		}
-	})
-}
-
 func TestRetryStageRecoversFromRateLimit(t *testing.T) {
 	f := connectortest.NewCiscoFMC(t)
 	clk := clock.NewFake(time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC))

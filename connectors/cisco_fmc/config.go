@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the Cisco FMC connector's settings.
@@ -82,13 +83,13 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use user with password_env or password_file")
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("url: %q must be the server only, without a path or query; warroom adds /api/...", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be the server only, without a path or query; warroom adds /api/...", vendorhttp.RedactURL(c.URL))
 	}
 	if c.User == "" {
 		return errors.New("user: required; the FMC API user (with password_env or password_file)")
@@ -131,17 +132,4 @@ func (c Config) Validate() error {
 		return errors.New("ca_file and insecure_skip_verify are both set; keep ca_file and leave certificate checks on")
 	}
 	return nil
-}
-
-// redactURL drops credentials, query and fragment.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

@@ -1,127 +1,17 @@
 package connectortest
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-// vendorKnobs is the fault injection shared by the firewall management fakes in this
-// file and its siblings (ciscofmc.go, meraki.go): queued failures, latency and
-// whether credentials are refused. Each fake decides what "expired" and "refused"
-// look like in its own wire format.
-type vendorKnobs struct {
-	mu      sync.Mutex
-	fail    []int // statuses for the next API calls
-	latency time.Duration
-	reject  bool
-}
-
-// FailNext implements Faults.
-func (k *vendorKnobs) FailNext(status, n int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for range n {
-		k.fail = append(k.fail, status)
-	}
-}
-
-// SetLatency implements Faults.
-func (k *vendorKnobs) SetLatency(d time.Duration) {
-	k.mu.Lock()
-	k.latency = d
-	k.mu.Unlock()
-}
-
-// nextFailure pops a queued failure status (0: none).
-func (k *vendorKnobs) nextFailure() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.fail) == 0 {
-		return 0
-	}
-	s := k.fail[0]
-	k.fail = k.fail[1:]
-	return s
-}
-
-func (k *vendorKnobs) rejecting() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.reject
-}
-
-// delay waits out the configured latency, or until the client goes away. It reports
-// false when the client left. Read the request body first: the server only notices a
-// client leaving once the body has been consumed.
-func (k *vendorKnobs) delay(r *http.Request) bool {
-	k.mu.Lock()
-	d := k.latency
-	k.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
-// newVendorToken returns a random opaque token.
-func newVendorToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// startTLSFake starts an HTTPS test server on 127.0.0.1 and writes its certificate to
-// a PEM file, so connectors are tested with ca_file and real certificate checks.
-func startTLSFake(tb testing.TB, h http.Handler) (*httptest.Server, string) {
-	tb.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	// Handshake failures are expected in tests of certificate checks.
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	ca := filepath.Join(tb.TempDir(), "ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
-		tb.Fatalf("writing the fake's CA file: %v", err)
-	}
-	tb.Cleanup(srv.Close)
-	return srv, ca
-}
-
-// decodeStrictJSON decodes body into v, refusing unknown fields and trailing data.
-func decodeStrictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after the JSON object")
-	}
-	return nil
-}
 
 // CheckPointUser and friends are the credentials the Check Point fake accepts.
 const (
@@ -138,7 +28,7 @@ const (
 // documentation does not allow is refused with Check Point's {code, message} error
 // and fails the test.
 type CheckPoint struct {
-	vendorKnobs
+	faults
 	// URL is the server's base URL (https://127.0.0.1:port); CAFile holds its
 	// certificate in PEM.
 	URL    string
@@ -152,7 +42,6 @@ type CheckPoint struct {
 	sessions  map[string]*cpSession
 	byUID     map[string]*cpSession // every session ever opened, expired or not
 	tasks     map[string]*cpTask
-	mutations int
 	logins    int
 	logouts   int
 	installs  []CheckPointInstall
@@ -240,20 +129,10 @@ func (f *CheckPoint) ExpireTokens() {
 
 // RejectCredentials implements Faults.
 func (f *CheckPoint) RejectCredentials(reject bool) {
-	f.vendorKnobs.mu.Lock()
-	f.vendorKnobs.reject = reject
-	f.vendorKnobs.mu.Unlock()
+	f.setReject(reject)
 	if reject {
 		f.ExpireTokens()
 	}
-}
-
-// Mutations counts accepted state-changing commands (add-*, set-group, delete-*,
-// publish, install-policy).
-func (f *CheckPoint) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
 }
 
 // Logins and Logouts count successful login and logout commands.
@@ -373,14 +252,8 @@ func (f *CheckPoint) PublishedObjects() []string {
 	return out
 }
 
-func cpJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func cpError(w http.ResponseWriter, status int, code, msg string) {
-	cpJSON(w, status, map[string]string{"code": code, "message": msg})
+	writeJSON(w, status, map[string]string{"code": code, "message": msg})
 }
 
 // reject answers with Check Point's error and fails the test: the connector sent
@@ -424,7 +297,7 @@ func (f *CheckPoint) serve(w http.ResponseWriter, r *http.Request) {
 		cpError(w, http.StatusUnauthorized, "generic_err_wrong_session_id", "Wrong session id ["+sid+"]. Session may be expired. Please check session id and resend the request")
 		return
 	}
-	if st := f.nextFailure(); st != 0 {
+	if st, ok := f.takeFailure(); ok {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 			cpError(w, st, "generic_err_too_many_requests", "Too many requests, try again later")
@@ -481,7 +354,7 @@ func (f *CheckPoint) login(w http.ResponseWriter, body []byte) {
 		cpError(w, http.StatusBadRequest, "err_login_failed", "Authentication to server failed.")
 		return
 	}
-	sid := newVendorToken(20)
+	sid := randomHex(20)
 	f.mu.Lock()
 	uid := f.uid()
 	f.sessions[sid] = &cpSession{uid: uid}
@@ -492,7 +365,7 @@ func (f *CheckPoint) login(w http.ResponseWriter, body []byte) {
 	if timeout == 0 {
 		timeout = 600
 	}
-	cpJSON(w, http.StatusOK, map[string]any{"sid": sid, "url": f.URL + "/web_api", "uid": uid, "session-timeout": timeout,
+	writeJSON(w, http.StatusOK, map[string]any{"sid": sid, "url": f.URL + "/web_api", "uid": uid, "session-timeout": timeout,
 		"last-login-was-at": map[string]any{"posix": 1700000000000, "iso-8601": "2023-11-14T22:13+0000"}, "read-only": in.ReadOnly,
 		"api-server-version": "1.9"})
 }
@@ -555,7 +428,7 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 		case "logout":
 			delete(f.sessions, sid)
 			f.logouts++
-			cpJSON(w, http.StatusOK, map[string]string{"message": "OK"})
+			writeJSON(w, http.StatusOK, map[string]string{"message": "OK"})
 		case "discard":
 			target := sess
 			if in.UID != "" {
@@ -570,19 +443,19 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			}
 			target.draft = nil
 			f.discards++
-			cpJSON(w, http.StatusOK, map[string]any{"message": "OK", "number-of-discarded-changes": n})
+			writeJSON(w, http.StatusOK, map[string]any{"message": "OK", "number-of-discarded-changes": n})
 		case "publish":
 			id := f.newTask("Publish operation")
 			if f.tasks[id].failed {
-				cpJSON(w, http.StatusOK, map[string]string{"task-id": id})
+				writeJSON(w, http.StatusOK, map[string]string{"task-id": id})
 				return
 			}
 			if sess.draft != nil {
 				f.published = *sess.draft
 				sess.draft = nil
 			}
-			f.mutations++
-			cpJSON(w, http.StatusOK, map[string]string{"task-id": id})
+			f.mutated()
+			writeJSON(w, http.StatusOK, map[string]string{"task-id": id})
 		}
 	case "show-task":
 		var in struct {
@@ -606,7 +479,7 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			status, comments = "failed", "Validation failed: object is locked by another session"
 		}
 		tk.polls++
-		cpJSON(w, http.StatusOK, map[string]any{"tasks": []map[string]any{{"task-id": in.TaskID, "task-name": tk.name,
+		writeJSON(w, http.StatusOK, map[string]any{"tasks": []map[string]any{{"task-id": in.TaskID, "task-name": tk.name,
 			"status": status, "progress-percentage": pct, "suppressed": false, "comments": comments}}})
 	case "install-policy":
 		var in struct {
@@ -623,9 +496,9 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			f.reject(w, http.StatusBadRequest, "err_validation_failed", "install-policy with unpublished changes in the session")
 			return
 		}
-		f.mutations++
+		f.mutated()
 		f.installs = append(f.installs, CheckPointInstall{PolicyPackage: in.PolicyPackage, Targets: in.Targets})
-		cpJSON(w, http.StatusOK, map[string]string{"task-id": f.newTask("Policy installation - " + in.PolicyPackage)})
+		writeJSON(w, http.StatusOK, map[string]string{"task-id": f.newTask("Policy installation - " + in.PolicyPackage)})
 	case "show-group":
 		var in named
 		if err := decodeStrictJSON(body, &in); err != nil || in.Name == "" {
@@ -642,7 +515,7 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 		for _, m := range g.Members {
 			members = append(members, f.objectJSON(st.objects[m]))
 		}
-		cpJSON(w, http.StatusOK, map[string]any{"uid": g.UID, "name": in.Name, "type": "group", "members": members,
+		writeJSON(w, http.StatusOK, map[string]any{"uid": g.UID, "name": in.Name, "type": "group", "members": members,
 			"groups": []any{}, "comments": "", "color": "black", "icon": "General/group", "read-only": false})
 	case "set-group":
 		var in struct {
@@ -681,8 +554,8 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			}
 			g.Members = slices.Delete(g.Members, i, i+1)
 		}
-		f.mutations++
-		cpJSON(w, http.StatusOK, map[string]any{"uid": g.UID, "name": in.Name, "type": "group"})
+		f.mutated()
+		writeJSON(w, http.StatusOK, map[string]any{"uid": g.UID, "name": in.Name, "type": "group"})
 	case "show-host", "show-network":
 		var in named
 		if err := decodeStrictJSON(body, &in); err != nil || in.Name == "" {
@@ -694,7 +567,7 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			cpError(w, http.StatusNotFound, "generic_err_object_not_found", "Requested object ["+in.Name+"] not found")
 			return
 		}
-		cpJSON(w, http.StatusOK, f.objectJSON(o))
+		writeJSON(w, http.StatusOK, f.objectJSON(o))
 	case "add-host", "add-network":
 		var in struct {
 			Name           string `json:"name"`
@@ -732,14 +605,14 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 		st := f.write(sess)
 		if _, dup := st.objects[in.Name]; dup {
 			f.t.Errorf("checkpoint fake: %s %s, which exists: the connector did not look it up first", cmd, in.Name)
-			cpJSON(w, http.StatusBadRequest, map[string]any{"code": "err_validation_failed", "message": "Validation failed with 1 error",
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": "err_validation_failed", "message": "Validation failed with 1 error",
 				"errors": []map[string]any{{"message": "More than one object named '" + in.Name + "' exists."}}})
 			return
 		}
 		o.UID = f.uid()
 		st.objects[in.Name] = o
-		f.mutations++
-		cpJSON(w, http.StatusOK, f.objectJSON(o))
+		f.mutated()
+		writeJSON(w, http.StatusOK, f.objectJSON(o))
 	case "delete-host", "delete-network":
 		var in struct {
 			Name           string `json:"name"`
@@ -762,8 +635,8 @@ func (f *CheckPoint) command(w http.ResponseWriter, cmd, sid string, sess *cpSes
 			}
 		}
 		delete(st.objects, in.Name)
-		f.mutations++
-		cpJSON(w, http.StatusOK, map[string]string{"message": "OK"})
+		f.mutated()
+		writeJSON(w, http.StatusOK, map[string]string{"message": "OK"})
 	default:
 		f.reject(w, http.StatusNotFound, "generic_err_command_not_found", "Unknown command \""+cmd+"\"")
 	}

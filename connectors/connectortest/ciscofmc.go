@@ -35,7 +35,7 @@ const (
 // 1), then "Deployed", or "Failed" with a message after FailDeployments. Errors use FMC's {"error": {"category", "messages":
 // [{"description"}], "severity"}} shape; anything undocumented fails the test.
 type CiscoFMC struct {
-	vendorKnobs
+	faults
 	URL    string
 	CAFile string
 
@@ -54,7 +54,6 @@ type CiscoFMC struct {
 	deployPolls int    // reads answering "Deploying" before a task ends (<0: never)
 	deployFail  string // non-empty: tasks end "Failed" with this message
 	taskReads   int
-	mutations   int
 	tokens      int
 	refreshes   int
 	seq         int
@@ -180,20 +179,10 @@ func (f *CiscoFMC) ExpireAccessTokens() {
 
 // RejectCredentials implements Faults.
 func (f *CiscoFMC) RejectCredentials(reject bool) {
-	f.vendorKnobs.mu.Lock()
-	f.vendorKnobs.reject = reject
-	f.vendorKnobs.mu.Unlock()
+	f.setReject(reject)
 	if reject {
 		f.ExpireTokens()
 	}
-}
-
-// Mutations counts accepted state-changing calls (POST/PUT/DELETE of objects and
-// groups, deployment requests).
-func (f *CiscoFMC) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
 }
 
 // TokensIssued and Refreshes count generatetoken and refreshtoken calls answered 204.
@@ -289,12 +278,6 @@ func fmcError(w http.ResponseWriter, status int, desc string) {
 		"messages": []map[string]string{{"description": desc}}}})
 }
 
-func fmcJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // reject answers with FMC's error shape and fails the test.
 func (f *CiscoFMC) reject(w http.ResponseWriter, status int, desc string) {
 	f.t.Errorf("cisco fmc fake: %d %s", status, desc)
@@ -336,7 +319,7 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		fmcError(w, http.StatusUnauthorized, "Access token invalid.")
 		return
 	}
-	if st := f.nextFailure(); st != 0 {
+	if st, ok := f.takeFailure(); ok {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 			fmcError(w, st, "Too Many Requests: the rate limit of 120 requests per minute was exceeded")
@@ -380,7 +363,7 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodGet:
-			fmcJSON(w, http.StatusOK, f.objectJSON(base, o))
+			writeJSON(w, http.StatusOK, f.objectJSON(base, o))
 		case http.MethodDelete:
 			for _, g := range f.groups {
 				if slices.ContainsFunc(g.Objects, func(ref fmcRef) bool { return ref.ID == o.ID }) {
@@ -389,8 +372,8 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			delete(f.objects, o.ID)
-			f.mutations++
-			fmcJSON(w, http.StatusOK, f.objectJSON(base, o))
+			f.mutated()
+			writeJSON(w, http.StatusOK, f.objectJSON(base, o))
 		default:
 			f.reject(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+res)
 		}
@@ -412,7 +395,7 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodGet:
-			fmcJSON(w, http.StatusOK, f.groupJSON(base, g))
+			writeJSON(w, http.StatusOK, f.groupJSON(base, g))
 		case http.MethodPut:
 			f.putGroup(w, base, g, body)
 		default:
@@ -425,7 +408,7 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		var items []any
 		if f.pending {
 			for _, d := range f.devices {
-				items = append(items, map[string]any{"type": "DeployableDevice", "name": d.Name, "version": strconv.Itoa(1700000000000 + f.mutations),
+				items = append(items, map[string]any{"type": "DeployableDevice", "name": d.Name, "version": strconv.Itoa(1700000000000 + f.Mutations()),
 					"canBeDeployed": true, "upToDate": false, "device": map[string]string{"id": d.ID, "name": d.Name, "type": "Device"}})
 			}
 		}
@@ -449,11 +432,11 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.pending = false
-		f.mutations++
+		f.mutated()
 		task := f.id()
 		f.tasks[task] = &fmcTask{id: task, fail: f.deployFail, left: f.deployPolls, status: "Deploying"}
 		f.deploys = append(f.deploys, FMCDeployment{Version: in.Version, Devices: in.DeviceList, TaskID: task})
-		fmcJSON(w, http.StatusAccepted, map[string]any{"type": "DeploymentRequest", "version": in.Version, "forceDeploy": in.ForceDeploy,
+		writeJSON(w, http.StatusAccepted, map[string]any{"type": "DeploymentRequest", "version": in.Version, "forceDeploy": in.ForceDeploy,
 			"ignoreWarning": in.IgnoreWarning, "deviceList": in.DeviceList,
 			"metadata": map[string]any{"task": map[string]any{"type": "TaskStatus", "id": task,
 				"links": map[string]string{"self": f.URL + base + "job/taskstatuses/" + task}}}})
@@ -479,7 +462,7 @@ func (f *CiscoFMC) serve(w http.ResponseWriter, r *http.Request) {
 		if t.status == "Failed" {
 			msg = t.fail
 		}
-		fmcJSON(w, http.StatusOK, map[string]any{"id": t.id, "type": "TaskStatus", "taskType": "DEVICE_DEPLOYMENT",
+		writeJSON(w, http.StatusOK, map[string]any{"id": t.id, "type": "TaskStatus", "taskType": "DEVICE_DEPLOYMENT",
 			"status": t.status, "message": msg, "links": map[string]string{"self": f.URL + base + "job/taskstatuses/" + t.id}})
 	default:
 		f.reject(w, http.StatusNotFound, fmt.Sprintf("%s %s is not part of the API", r.Method, res))
@@ -500,9 +483,9 @@ func (f *CiscoFMC) basicAuth(r *http.Request) (string, string, bool) {
 }
 
 func (f *CiscoFMC) issue(w http.ResponseWriter, refreshToken string, used int) {
-	access := newVendorToken(16)
+	access := randomHex(16)
 	if refreshToken == "" {
-		refreshToken = newVendorToken(16)
+		refreshToken = randomHex(16)
 	}
 	f.mu.Lock()
 	f.access[access] = true
@@ -616,7 +599,7 @@ func (f *CiscoFMC) page(w http.ResponseWriter, r *http.Request, items []any) {
 			out["paging"].(map[string]any)["next"] = []string{f.URL + r.URL.Path + "?" + nq.Encode()}
 		}
 	}
-	fmcJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (f *CiscoFMC) objectJSON(base string, o *fmcObject) map[string]any {
@@ -723,8 +706,8 @@ func (f *CiscoFMC) createObject(w http.ResponseWriter, r *http.Request, base, do
 	}
 	o := &fmcObject{ID: f.id(), Name: in.Name, Type: want, Value: in.Value, Description: in.Description, Domain: domain}
 	f.objects[o.ID] = o
-	f.mutations++
-	fmcJSON(w, http.StatusCreated, f.objectJSON(base, o))
+	f.mutated()
+	writeJSON(w, http.StatusCreated, f.objectJSON(base, o))
 }
 
 func (f *CiscoFMC) putGroup(w http.ResponseWriter, base string, g *fmcGroup, body []byte) {
@@ -776,9 +759,9 @@ func (f *CiscoFMC) putGroup(w http.ResponseWriter, base string, g *fmcGroup, bod
 		o := f.objects[ref.ID]
 		g.Objects = append(g.Objects, fmcRef{Type: o.Type, ID: o.ID, Name: o.Name})
 	}
-	f.mutations++
+	f.mutated()
 	f.pending = true
-	fmcJSON(w, http.StatusOK, f.groupJSON(base, g))
+	writeJSON(w, http.StatusOK, f.groupJSON(base, g))
 }
 
 var _ Faults = (*CiscoFMC)(nil)

@@ -1,8 +1,6 @@
 package connectortest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -59,16 +57,13 @@ type CrowdStrike struct {
 	srv  *httptest.Server
 	opts CrowdStrikeOptions
 
+	faults
 	mu        sync.Mutex
 	devices   map[string]*falconDevice
 	tokens    map[string]time.Time // token → expiry
 	issued    []string
 	tokenReqs int
 	reject    bool
-	failCode  int
-	failN     int
-	latency   time.Duration
-	mutations int
 	actions   []string // "contain <id>" in order
 	scopes    map[string]bool
 }
@@ -126,7 +121,7 @@ func (f *CrowdStrike) CertPEM() []byte {
 func (f *CrowdStrike) AddDevice(hostname, localIP string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id := falconHex(16)
+	id := randomHex(16)
 	f.devices[id] = &falconDevice{ID: id, CID: strings.Repeat("c", 32), Hostname: hostname, LocalIP: localIP, Status: "normal",
 		Platform: "Windows", LastSeen: "2026-01-01T00:00:00Z"}
 	return id
@@ -141,13 +136,6 @@ func (f *CrowdStrike) Status(id string) string {
 		return d.Status
 	}
 	return ""
-}
-
-// Mutations counts the containment actions accepted so far.
-func (f *CrowdStrike) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
 }
 
 // Actions lists the accepted actions in order, as "contain <id>" or
@@ -199,39 +187,19 @@ func (f *CrowdStrike) RejectCredentials(reject bool) {
 	f.mu.Unlock()
 }
 
-// FailNext implements Faults.
-func (f *CrowdStrike) FailNext(status, n int) {
-	f.mu.Lock()
-	f.failCode, f.failN = status, n
-	f.mu.Unlock()
-}
-
-// SetLatency implements Faults.
-func (f *CrowdStrike) SetLatency(d time.Duration) {
-	f.mu.Lock()
-	f.latency = d
-	f.mu.Unlock()
-}
-
-func falconHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // falconError writes Falcon's error envelope.
 func falconError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"meta":      map[string]any{"query_time": 0.000123, "powered_by": "crowdstrike-api-gateway", "trace_id": falconHex(8)},
+		"meta":      map[string]any{"query_time": 0.000123, "powered_by": "crowdstrike-api-gateway", "trace_id": randomHex(8)},
 		"resources": []any{},
 		"errors":    []map[string]any{{"code": status, "message": msg}},
 	})
 }
 
 func falconOK(w http.ResponseWriter, status int, resources any, pagination map[string]any) {
-	meta := map[string]any{"query_time": 0.000456, "powered_by": "device-api", "trace_id": falconHex(8)}
+	meta := map[string]any{"query_time": 0.000456, "powered_by": "device-api", "trace_id": randomHex(8)}
 	if pagination != nil {
 		meta["pagination"] = pagination
 	}
@@ -252,17 +220,8 @@ var fqlRE = regexp.MustCompile(`^(hostname|local_ip):'([^'\\]*)'$`)
 
 func (f *CrowdStrike) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	f.mu.Lock()
-	lat := f.latency
-	f.mu.Unlock()
-	if lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !f.delay(r) {
+		return
 	}
 	if r.URL.Path == "/oauth2/token" {
 		f.serveToken(w, r, body)
@@ -287,16 +246,15 @@ func (f *CrowdStrike) serve(w http.ResponseWriter, r *http.Request) {
 		falconError(w, http.StatusUnauthorized, "access denied, invalid bearer token")
 		return
 	}
-	if f.failN > 0 {
-		f.failN--
-		switch f.failCode {
+	if code, ok := f.takeFailure(); ok {
+		switch code {
 		case http.StatusTooManyRequests:
 			w.Header().Set("X-RateLimit-Limit", "6000")
 			w.Header().Set("X-RateLimit-Remaining", "0")
 			w.Header().Set("X-RateLimit-RetryAfter", strconv.FormatInt(time.Now().Unix()+1, 10))
 			falconError(w, http.StatusTooManyRequests, "API rate limit exceeded.")
 		default:
-			falconError(w, f.failCode, http.StatusText(f.failCode))
+			falconError(w, code, http.StatusText(code))
 		}
 		return
 	}
@@ -341,7 +299,7 @@ func (f *CrowdStrike) serveToken(w http.ResponseWriter, r *http.Request, body []
 		falconError(w, http.StatusForbidden, "Failed to issue access token - Not Authorized")
 		return
 	}
-	tok := falconHex(24)
+	tok := randomHex(24)
 	f.tokens[tok] = time.Now().Add(f.opts.TokenTTL)
 	f.issued = append(f.issued, tok)
 	w.Header().Set("Content-Type", "application/json")
@@ -462,9 +420,7 @@ func (f *CrowdStrike) deviceAction(w http.ResponseWriter, r *http.Request, body 
 	var in struct {
 		IDs []string `json:"ids"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || len(in.IDs) == 0 {
+	if err := decodeStrictJSON(body, &in); err != nil || len(in.IDs) == 0 {
 		f.strict(w, http.StatusBadRequest, "devices-actions/v2 body %q is not {\"ids\": [...]} with at least one id", body)
 		return
 	}
@@ -495,7 +451,7 @@ func (f *CrowdStrike) deviceAction(w http.ResponseWriter, r *http.Request, body 
 			d.Status = "lift_containment_pending"
 		}
 		d.pending = f.opts.PendingReads
-		f.mutations++
+		f.mutated()
 		f.actions = append(f.actions, action+" "+id)
 		res = append(res, map[string]string{"id": id, "path": ""})
 	}

@@ -67,6 +67,7 @@ type Defender struct {
 	login *httptest.Server
 	opts  DefenderOptions
 
+	faults
 	mu        sync.Mutex
 	machines  map[string]*mdMachine
 	actions   []*mdAction
@@ -74,10 +75,6 @@ type Defender struct {
 	issued    []string
 	tokenReqs int
 	reject    bool
-	failCode  int
-	failN     int
-	latency   time.Duration
-	mutations int
 	roles     []string
 	seq       int
 }
@@ -165,7 +162,7 @@ func (f *Defender) CertPEM() []byte {
 func (f *Defender) AddMachine(dnsName, ip string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id := falconHex(20)
+	id := randomHex(20)
 	f.machines[id] = &mdMachine{ID: id, ComputerDNSName: strings.ToLower(dnsName), FirstSeen: "2025-06-01T08:00:00.0000000Z",
 		LastSeen: "2026-01-01T00:00:00.0000000Z", OSPlatform: "Windows11", Version: "23H2", LastIPAddress: ip,
 		LastExternalIPAddress: "198.51.100.10", HealthStatus: "Active", OnboardingStatus: "Onboarded", RiskScore: "Low",
@@ -233,13 +230,6 @@ func (f *Defender) Comments() []string {
 	return out
 }
 
-// Mutations counts the machine actions accepted.
-func (f *Defender) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
-}
-
 // TokenRequests counts the token requests (accepted or not).
 func (f *Defender) TokenRequests() int {
 	f.mu.Lock()
@@ -271,41 +261,9 @@ func (f *Defender) RejectCredentials(reject bool) {
 	f.mu.Unlock()
 }
 
-// FailNext implements Faults.
-func (f *Defender) FailNext(status, n int) {
-	f.mu.Lock()
-	f.failCode, f.failN = status, n
-	f.mu.Unlock()
-}
-
-// SetLatency implements Faults.
-func (f *Defender) SetLatency(d time.Duration) {
-	f.mu.Lock()
-	f.latency = d
-	f.mu.Unlock()
-}
-
-func (f *Defender) wait(r *http.Request) bool {
-	f.mu.Lock()
-	lat := f.latency
-	f.mu.Unlock()
-	if lat <= 0 {
-		return true
-	}
-	t := time.NewTimer(lat)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
+// mdJSON answers with Defender's OData JSON content type.
 func mdJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	writeJSONAs(w, "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8", status, v)
 }
 
 // mdError writes Defender's error shape.
@@ -325,7 +283,7 @@ func aadError(w http.ResponseWriter, status int, code string, aadsts int, desc s
 }
 
 func mdUUID() string {
-	h := falconHex(16)
+	h := randomHex(16)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
@@ -337,7 +295,7 @@ func (f *Defender) mdStrict(w http.ResponseWriter, status int, code, format stri
 
 func (f *Defender) serveLogin(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if !f.wait(r) {
+	if !f.delay(r) {
 		return
 	}
 	tenant, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/oauth2/v2.0/token")
@@ -394,10 +352,10 @@ func (f *Defender) serveLogin(w http.ResponseWriter, r *http.Request) {
 		claims, _ := json.Marshal(map[string]any{
 			"aud": "https://api.securitycenter.microsoft.com", "iss": "https://sts.windows.net/" + f.opts.TenantID + "/",
 			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(f.opts.TokenTTL).Unix(), "appid": f.opts.ClientID,
-			"tid": f.opts.TenantID, "roles": f.roles, "oid": mdUUID(), "uti": falconHex(8), "ver": "1.0",
+			"tid": f.opts.TenantID, "roles": f.roles, "oid": mdUUID(), "uti": randomHex(8), "ver": "1.0",
 		})
 		head := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"RS256","kid":"fake"}`))
-		tok := head + "." + base64.RawURLEncoding.EncodeToString(claims) + "." + base64.RawURLEncoding.EncodeToString([]byte(falconHex(32)))
+		tok := head + "." + base64.RawURLEncoding.EncodeToString(claims) + "." + base64.RawURLEncoding.EncodeToString([]byte(randomHex(32)))
 		f.tokens[tok] = now.Add(f.opts.TokenTTL)
 		f.issued = append(f.issued, tok)
 		secs := int(f.opts.TokenTTL/time.Second) - 1
@@ -413,7 +371,7 @@ var (
 
 func (f *Defender) serveAPI(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if !f.wait(r) {
+	if !f.delay(r) {
 		return
 	}
 	var route string
@@ -440,13 +398,12 @@ func (f *Defender) serveAPI(w http.ResponseWriter, r *http.Request) {
 		mdError(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 		return
 	}
-	if f.failN > 0 {
-		f.failN--
-		if f.failCode == http.StatusTooManyRequests {
+	if code, ok := f.takeFailure(); ok {
+		if code == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 			mdError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests, please retry after 1 seconds.")
 		} else {
-			mdError(w, f.failCode, "ServiceUnavailable", http.StatusText(f.failCode))
+			mdError(w, code, "ServiceUnavailable", http.StatusText(code))
 		}
 		return
 	}
@@ -643,6 +600,6 @@ func (f *Defender) machineAction(w http.ResponseWriter, r *http.Request, body []
 		a.Scope = isoType
 	}
 	f.actions = append(f.actions, a)
-	f.mutations++
+	f.mutated()
 	mdJSON(w, http.StatusCreated, a)
 }

@@ -1,7 +1,6 @@
 package connectortest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,7 +44,7 @@ type FortiGate struct {
 	// Now is the fake's clock for ban expiry (default time.Now).
 	Now func() time.Time
 
-	firewallFaults
+	faults
 	tb      testing.TB
 	mu      sync.Mutex
 	bans    map[string]map[netip.Addr]fortiBan // vdom → address → ban
@@ -67,9 +66,9 @@ var _ Faults = (*FortiGate)(nil)
 // NewFortiGate starts the fake, closed when the test ends.
 func NewFortiGate(tb testing.TB) *FortiGate {
 	tb.Helper()
-	g := &FortiGate{Token: "fgt" + fwRandomHex(15), VDOMs: []string{"root"}, Now: time.Now, tb: tb,
+	g := &FortiGate{Token: "fgt" + randomHex(15), VDOMs: []string{"root"}, Now: time.Now, tb: tb,
 		bans: map[string]map[netip.Addr]fortiBan{}, objects: map[string]map[string]fortiObject{}, groups: map[string]map[string][]string{}}
-	srv, ca := newFirewallTLSFake(tb, http.HandlerFunc(g.serve))
+	srv, ca := startTLSFake(tb, http.HandlerFunc(g.serve))
 	g.URL, g.CAFile = srv.URL, ca
 	return g
 }
@@ -268,9 +267,7 @@ func (g *FortiGate) serve(w http.ResponseWriter, r *http.Request) {
 		IPAddresses []string `json:"ip_addresses"`
 		Expiry      *int64   `json:"expiry"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || len(body.IPAddresses) == 0 || (action == "clear_users" && body.Expiry != nil) ||
+	if err := decodeStrictJSON(raw, &body); err != nil || len(body.IPAddresses) == 0 || (action == "clear_users" && body.Expiry != nil) ||
 		(body.Expiry != nil && *body.Expiry < 0) {
 		g.tb.Errorf("fortigate fake: %s body %s does not match the documented schema (%v)", action, raw, err)
 		g.answer(w, r, http.StatusBadRequest, action, vdom, nil)

@@ -30,18 +30,17 @@ const (
 // X-Cisco-Meraki-API-Key. Errors are {"errors": ["..."]}; 429 carries Retry-After.
 // Anything undocumented fails the test.
 type Meraki struct {
-	vendorKnobs
+	faults
 	URL    string // base URL up to and including /api/v1
 	CAFile string
 
 	t   testing.TB
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	objects   map[string]*mkObject
-	groups    map[string]*mkGroup
-	mutations int
-	seq       int
+	mu      sync.Mutex
+	objects map[string]*mkObject
+	groups  map[string]*mkGroup
+	seq     int
 }
 
 type mkObject struct {
@@ -132,28 +131,13 @@ func (f *Meraki) ExpireTokens() {}
 
 // RejectCredentials implements Faults: the API key is refused with 401.
 func (f *Meraki) RejectCredentials(reject bool) {
-	f.vendorKnobs.mu.Lock()
-	f.vendorKnobs.reject = reject
-	f.vendorKnobs.mu.Unlock()
-}
-
-// Mutations counts accepted POST, PUT and DELETE calls.
-func (f *Meraki) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
+	f.setReject(reject)
 }
 
 func mkErrors(w http.ResponseWriter, status int, msgs ...string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string][]string{"errors": msgs})
-}
-
-func mkJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (f *Meraki) reject(w http.ResponseWriter, status int, msg string) {
@@ -185,7 +169,7 @@ func (f *Meraki) serve(w http.ResponseWriter, r *http.Request) {
 		mkErrors(w, http.StatusUnauthorized, "Invalid API key")
 		return
 	}
-	if st := f.nextFailure(); st != 0 {
+	if st, ok := f.takeFailure(); ok {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 			mkErrors(w, st, "API rate limit exceeded for organization")
@@ -263,8 +247,8 @@ func (f *Meraki) serve(w http.ResponseWriter, r *http.Request) {
 			f.groups[gid].ObjectIDs = append(f.groups[gid].ObjectIDs, o.ID)
 		}
 		f.objects[o.ID] = o
-		f.mutations++
-		mkJSON(w, http.StatusCreated, f.objectOut(o))
+		f.mutated()
+		writeJSON(w, http.StatusCreated, f.objectOut(o))
 	case len(parts) == 2 && parts[0] == "policyObjects" && parts[1] == "groups" && r.Method == http.MethodGet:
 		var items []any
 		for _, g := range f.sortedGroups() {
@@ -283,7 +267,7 @@ func (f *Meraki) serve(w http.ResponseWriter, r *http.Request) {
 				f.reject(w, http.StatusBadRequest, "unexpected query "+r.URL.RawQuery)
 				return
 			}
-			mkJSON(w, http.StatusOK, f.groupOut(g))
+			writeJSON(w, http.StatusOK, f.groupOut(g))
 		case http.MethodPut:
 			var in struct {
 				Name      *string  `json:"name"`
@@ -310,8 +294,8 @@ func (f *Meraki) serve(w http.ResponseWriter, r *http.Request) {
 			for _, id := range g.ObjectIDs {
 				f.objects[id].GroupIDs = append(f.objects[id].GroupIDs, g.ID)
 			}
-			f.mutations++
-			mkJSON(w, http.StatusOK, f.groupOut(g))
+			f.mutated()
+			writeJSON(w, http.StatusOK, f.groupOut(g))
 		default:
 			f.reject(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on a policy object group")
 		}
@@ -323,14 +307,14 @@ func (f *Meraki) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		switch r.Method {
 		case http.MethodGet:
-			mkJSON(w, http.StatusOK, f.objectOut(o))
+			writeJSON(w, http.StatusOK, f.objectOut(o))
 		case http.MethodDelete:
 			for _, gid := range o.GroupIDs {
 				g := f.groups[gid]
 				g.ObjectIDs = slices.DeleteFunc(g.ObjectIDs, func(x string) bool { return x == o.ID })
 			}
 			delete(f.objects, o.ID)
-			f.mutations++
+			f.mutated()
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			f.reject(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on a policy object")
@@ -415,7 +399,7 @@ func (f *Meraki) pageOut(w http.ResponseWriter, r *http.Request, items []any, ma
 		nq := url.Values{"perPage": {strconv.Itoa(per)}, "startingAfter": {id(items[end-1])}}
 		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=next", f.srv.URL, r.URL.Path, nq.Encode()))
 	}
-	mkJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page)
 }
 
 var _ Faults = (*Meraki)(nil)

@@ -1,8 +1,6 @@
 package connectortest
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
@@ -31,7 +29,7 @@ type OPNsense struct {
 	// Key and Secret are the API credentials the fake accepts.
 	Key, Secret string
 
-	firewallFaults
+	faults
 	tb      testing.TB
 	mu      sync.Mutex
 	aliases map[string]map[netip.Prefix]bool
@@ -43,11 +41,11 @@ var _ Faults = (*OPNsense)(nil)
 // built-in bogons, bogonsv6, sshlockout and virusprot), closed when the test ends.
 func NewOPNsense(tb testing.TB, aliases ...string) *OPNsense {
 	tb.Helper()
-	o := &OPNsense{Key: "opn" + fwRandomHex(20), Secret: "sec" + fwRandomHex(20), tb: tb, aliases: map[string]map[netip.Prefix]bool{}}
+	o := &OPNsense{Key: "opn" + randomHex(20), Secret: "sec" + randomHex(20), tb: tb, aliases: map[string]map[netip.Prefix]bool{}}
 	for _, a := range append([]string{"bogons", "bogonsv6", "sshlockout", "virusprot"}, aliases...) {
 		o.aliases[a] = map[netip.Prefix]bool{}
 	}
-	srv, ca := newFirewallTLSFake(tb, http.HandlerFunc(o.serve))
+	srv, ca := startTLSFake(tb, http.HandlerFunc(o.serve))
 	o.URL, o.CAFile = srv.URL, ca
 	return o
 }
@@ -74,9 +72,7 @@ func (o *OPNsense) Contains(alias string, p netip.Prefix) bool {
 }
 
 func opnJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	writeJSONAs(w, "application/json; charset=UTF-8", status, v)
 }
 
 func (o *OPNsense) notFound(w http.ResponseWriter, r *http.Request) {
@@ -161,9 +157,7 @@ func (o *OPNsense) change(w http.ResponseWriter, r *http.Request, cmd, alias str
 	var body struct {
 		Address string `json:"address"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || body.Address == "" {
+	if err := decodeStrictJSON(raw, &body); err != nil || body.Address == "" {
 		o.tb.Errorf("opnsense fake: %s body %s; want {\"address\": ...} (%v)", cmd, raw, err)
 		opnJSON(w, http.StatusOK, map[string]string{"status": "failed"})
 		return

@@ -1,20 +1,11 @@
 package connectortest
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/pem"
 	"encoding/xml"
 	"fmt"
-	"io"
-	"log"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -25,113 +16,6 @@ import (
 	"testing"
 	"time"
 )
-
-// firewallFaults is the fault injection the firewall fakes (PANOS, FortiGate,
-// OPNsense) share: queued failures, latency, refused credentials and a count of
-// accepted state-changing calls.
-type firewallFaults struct {
-	fmu       sync.Mutex
-	failLeft  int
-	failCode  int
-	latency   time.Duration
-	reject    bool
-	mutations int
-}
-
-// FailNext makes the next n API calls (not token or key requests) answer with
-// status and the vendor's error body; a 429 carries Retry-After: 1.
-func (b *firewallFaults) FailNext(status, n int) {
-	b.fmu.Lock()
-	b.failCode, b.failLeft = status, n
-	b.fmu.Unlock()
-}
-
-// SetLatency delays every answer by d (0: none).
-func (b *firewallFaults) SetLatency(d time.Duration) {
-	b.fmu.Lock()
-	b.latency = d
-	b.fmu.Unlock()
-}
-
-// Mutations counts the state-changing calls accepted so far.
-func (b *firewallFaults) Mutations() int {
-	b.fmu.Lock()
-	defer b.fmu.Unlock()
-	return b.mutations
-}
-
-func (b *firewallFaults) mutated() {
-	b.fmu.Lock()
-	b.mutations++
-	b.fmu.Unlock()
-}
-
-func (b *firewallFaults) rejecting() bool {
-	b.fmu.Lock()
-	defer b.fmu.Unlock()
-	return b.reject
-}
-
-func (b *firewallFaults) setReject(v bool) {
-	b.fmu.Lock()
-	b.reject = v
-	b.fmu.Unlock()
-}
-
-// delay holds the answer for the configured latency; false when the client gave up
-// first. It reads the body first: the server notices a client that went away only
-// once the body is consumed.
-func (b *firewallFaults) delay(r *http.Request) bool {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	b.fmu.Lock()
-	d := b.latency
-	b.fmu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
-// takeFailure consumes one queued failure.
-func (b *firewallFaults) takeFailure() (int, bool) {
-	b.fmu.Lock()
-	defer b.fmu.Unlock()
-	if b.failLeft <= 0 {
-		return 0, false
-	}
-	b.failLeft--
-	return b.failCode, true
-}
-
-// newFirewallTLSFake starts an HTTPS server on 127.0.0.1 and writes its certificate to a PEM
-// file the connector under test can trust through ca_file.
-func newFirewallTLSFake(tb testing.TB, h http.Handler) (*httptest.Server, string) {
-	tb.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are tested on purpose
-	srv.StartTLS()
-	tb.Cleanup(srv.Close)
-	ca := filepath.Join(tb.TempDir(), "fake-ca.pem")
-	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(ca, block, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return srv, ca
-}
-
-func fwRandomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // PANOS is a strict fake of the PAN-OS XML API (/api/) on 127.0.0.1 over HTTPS. It
 // implements type=keygen, type=user-id (uid-message register and unregister of IP
@@ -156,7 +40,7 @@ type PANOS struct {
 	// Now is the fake's clock for tag timeouts (default time.Now).
 	Now func() time.Time
 
-	firewallFaults
+	faults
 	tb     testing.TB
 	mu     sync.Mutex
 	key    map[string]bool                         // keys the firewall accepts
@@ -190,10 +74,10 @@ var _ Faults = (*PANOS)(nil)
 // NewPANOS starts the fake, closed when the test ends.
 func NewPANOS(tb testing.TB) *PANOS {
 	tb.Helper()
-	p := &PANOS{User: "warroom-api", Password: "pan-" + fwRandomHex(8), Vsys: []string{"vsys1"}, Now: time.Now, tb: tb,
+	p := &PANOS{User: "warroom-api", Password: "pan-" + randomHex(8), Vsys: []string{"vsys1"}, Now: time.Now, tb: tb,
 		key: map[string]bool{}, reg: map[string]map[string]map[string]panTag{},
 		candidate: newPanConfig(), running: newPanConfig(), jobs: map[int]*panJob{}, commitPolls: 1}
-	srv, ca := newFirewallTLSFake(tb, http.HandlerFunc(p.serve))
+	srv, ca := startTLSFake(tb, http.HandlerFunc(p.serve))
 	p.URL, p.CAFile = srv.URL, ca
 	return p
 }
@@ -203,7 +87,7 @@ func NewPANOS(tb testing.TB) *PANOS {
 func (p *PANOS) IssueKey() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := "LUFRPT" + fwRandomHex(24)
+	k := "LUFRPT" + randomHex(24)
 	p.key[k] = true
 	p.issued = append(p.issued, k)
 	return k

@@ -10,11 +10,11 @@ import (
 // candidate versus running configuration, commit jobs, and refusal of requests the
 // connector must never send.
 func TestPANOSFakeConfigIsStrict(t *testing.T) {
-	rec := &fwRecordTB{TB: t}
+	rec := &RecordTB{TB: t}
 	p := NewPANOS(rec)
 	p.AddAddress("vsys1", "ph", "192.0.2.255")
 	p.AddAddressGroup("vsys1", "blocked", "ph")
-	client := fwTrustingClient(t, p.CAFile)
+	client := TrustingClient(t, p.CAFile)
 	auth := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-PAN-KEY": p.IssueKey()}
 	vsys := "/config/devices/entry[@name='localhost.localdomain']/vsys/entry[@name='vsys1']"
 	obj := vsys + "/address/entry[@name='w-1']"
@@ -30,43 +30,43 @@ func TestPANOSFakeConfigIsStrict(t *testing.T) {
 	job := func(id string) string {
 		return url.Values{"type": {"op"}, "cmd": {"<show><jobs><id>" + id + "</id></jobs></show>"}}.Encode()
 	}
-	runFwCalls(t, rec, client, p.URL, []fwCall{
-		{name: "nothing to commit", method: "POST", path: "/api/", header: auth, body: commit, status: 200, contains: "There are no changes to commit."},
-		{name: "get missing object", method: "POST", path: "/api/", header: auth, body: cfg("get", obj, ""), status: 200,
-			contains: `<response status="success" code="7"><result total-count="0" count="0"/>`},
-		{name: "member before object", method: "POST", path: "/api/", header: auth, body: cfg("set", grp+"/static", "<member>w-1</member>"),
-			status: 200, contains: "is not a valid reference", flagged: true},
-		{name: "object with a foreign element", method: "POST", path: "/api/", header: auth, body: cfg("set", obj, "<ip-netmask>203.0.113.7</ip-netmask><tag><member>x</member></tag>"),
-			status: 200, contains: `code="12"`, flagged: true},
-		{name: "set object", method: "POST", path: "/api/", header: auth, body: cfg("set", obj, "<ip-netmask>203.0.113.7</ip-netmask><description>d</description>"),
-			status: 200, contains: `status="success"`},
-		{name: "set member", method: "POST", path: "/api/", header: auth, body: cfg("set", grp+"/static", "<member>w-1</member>"), status: 200, contains: `status="success"`},
-		{name: "candidate holds it", method: "POST", path: "/api/", header: auth, body: cfg("get", grp, ""), status: 200,
-			contains: `time="2025/01/01 00:00:00">w-1</member></static></entry></result>`},
-		{name: "running does not yet", method: "POST", path: "/api/", header: auth, body: cfg("show", grp, ""), status: 200,
-			contains: `<response status="success"><result><entry name="blocked"><static><member>ph</member></static></entry></result></response>`},
-		{name: "show missing", method: "POST", path: "/api/", header: auth, body: cfg("show", obj, ""), status: 200, contains: `status="error" code="7"`},
-		{name: "set a new group", method: "POST", path: "/api/", header: auth, body: cfg("set", vsys+"/address-group/entry[@name='new']/static", "<member>w-1</member>"),
-			status: 200, contains: `code="12"`, flagged: true},
-		{name: "edit", method: "POST", path: "/api/", header: auth, body: cfg("edit", obj, "<ip-netmask>1.2.3.4</ip-netmask>"), status: 200,
-			contains: `Illegal value for parameter`, flagged: true},
-		{name: "rule xpath", method: "POST", path: "/api/", header: auth, body: cfg("get", vsys+"/rulebase/security", ""), status: 200, contains: "Bad Xpath", flagged: true},
-		{name: "delete the whole group", method: "POST", path: "/api/", header: auth, body: cfg("delete", grp, ""), status: 200, contains: `code="17"`, flagged: true},
-		{name: "delete referenced object", method: "POST", path: "/api/", header: auth, body: cfg("delete", obj, ""), status: 200,
-			contains: "w-1 cannot be deleted because of references from: address-group -&gt; blocked -&gt; static"},
-		{name: "partial commit without the action", method: "POST", path: "/api/", header: auth, status: 200, contains: `code="17"`, flagged: true,
-			body: url.Values{"type": {"commit"}, "cmd": {"<commit><partial><admin><member>x</member></admin></partial></commit>"}}.Encode()},
-		{name: "commit", method: "POST", path: "/api/", header: auth, body: commit, status: 200, contains: "<job>1</job>"},
-		{name: "job running", method: "POST", path: "/api/", header: auth, body: job("1"), status: 200, contains: "<status>ACT</status><queued>NO</queued><stoppable>no</stoppable><result>PEND</result>"},
-		{name: "job done", method: "POST", path: "/api/", header: auth, body: job("1"), status: 200, contains: "<status>FIN</status><queued>NO</queued><stoppable>no</stoppable><result>OK</result>"},
-		{name: "unknown job", method: "POST", path: "/api/", header: auth, body: job("9"), status: 200, contains: `status="error"`, flagged: true},
-		{name: "delete member", method: "POST", path: "/api/", header: auth, body: cfg("delete", grp+"/static/member[text()='w-1']", ""), status: 200, contains: `status="success"`},
-		{name: "delete member again", method: "POST", path: "/api/", header: auth, body: cfg("delete", grp+"/static/member[text()='w-1']", ""), status: 200, contains: `code="7"`},
-		{name: "delete the placeholder too", method: "POST", path: "/api/", header: auth, body: cfg("delete", grp+"/static/member[text()='ph']", ""), status: 200, contains: `status="success"`},
-		{name: "commit an empty group", method: "POST", path: "/api/", header: auth, body: commit, status: 200, contains: "<job>2</job>"},
-		{name: "validation fails", method: "POST", path: "/api/", header: auth, body: job("2"), status: 200, contains: "<status>ACT</status>"},
-		{name: "validation failed", method: "POST", path: "/api/", header: auth, body: job("2"), status: 200,
-			contains: "<result>FAIL</result><tfin>2025/01/01 00:00:09</tfin><description></description><positionInQ>0</positionInQ><progress>100</progress><details><line><![CDATA[ Validation Error: ]]></line><line><![CDATA[ address-group -> blocked -> static is invalid (vsys1) ]]></line>"},
+	NewProbe(t, rec, client, p.URL).Run([]Call{
+		{Name: "nothing to commit", Method: "POST", Path: "/api/", Header: auth, Body: commit, Status: 200, Contains: "There are no changes to commit."},
+		{Name: "get missing object", Method: "POST", Path: "/api/", Header: auth, Body: cfg("get", obj, ""), Status: 200,
+			Contains: `<response status="success" code="7"><result total-count="0" count="0"/>`},
+		{Name: "member before object", Method: "POST", Path: "/api/", Header: auth, Body: cfg("set", grp+"/static", "<member>w-1</member>"),
+			Status: 200, Contains: "is not a valid reference", Flagged: true},
+		{Name: "object with a foreign element", Method: "POST", Path: "/api/", Header: auth, Body: cfg("set", obj, "<ip-netmask>203.0.113.7</ip-netmask><tag><member>x</member></tag>"),
+			Status: 200, Contains: `code="12"`, Flagged: true},
+		{Name: "set object", Method: "POST", Path: "/api/", Header: auth, Body: cfg("set", obj, "<ip-netmask>203.0.113.7</ip-netmask><description>d</description>"),
+			Status: 200, Contains: `status="success"`},
+		{Name: "set member", Method: "POST", Path: "/api/", Header: auth, Body: cfg("set", grp+"/static", "<member>w-1</member>"), Status: 200, Contains: `status="success"`},
+		{Name: "candidate holds it", Method: "POST", Path: "/api/", Header: auth, Body: cfg("get", grp, ""), Status: 200,
+			Contains: `time="2025/01/01 00:00:00">w-1</member></static></entry></result>`},
+		{Name: "running does not yet", Method: "POST", Path: "/api/", Header: auth, Body: cfg("show", grp, ""), Status: 200,
+			Contains: `<response status="success"><result><entry name="blocked"><static><member>ph</member></static></entry></result></response>`},
+		{Name: "show missing", Method: "POST", Path: "/api/", Header: auth, Body: cfg("show", obj, ""), Status: 200, Contains: `status="error" code="7"`},
+		{Name: "set a new group", Method: "POST", Path: "/api/", Header: auth, Body: cfg("set", vsys+"/address-group/entry[@name='new']/static", "<member>w-1</member>"),
+			Status: 200, Contains: `code="12"`, Flagged: true},
+		{Name: "edit", Method: "POST", Path: "/api/", Header: auth, Body: cfg("edit", obj, "<ip-netmask>1.2.3.4</ip-netmask>"), Status: 200,
+			Contains: `Illegal value for parameter`, Flagged: true},
+		{Name: "rule xpath", Method: "POST", Path: "/api/", Header: auth, Body: cfg("get", vsys+"/rulebase/security", ""), Status: 200, Contains: "Bad Xpath", Flagged: true},
+		{Name: "delete the whole group", Method: "POST", Path: "/api/", Header: auth, Body: cfg("delete", grp, ""), Status: 200, Contains: `code="17"`, Flagged: true},
+		{Name: "delete referenced object", Method: "POST", Path: "/api/", Header: auth, Body: cfg("delete", obj, ""), Status: 200,
+			Contains: "w-1 cannot be deleted because of references from: address-group -&gt; blocked -&gt; static"},
+		{Name: "partial commit without the action", Method: "POST", Path: "/api/", Header: auth, Status: 200, Contains: `code="17"`, Flagged: true,
+			Body: url.Values{"type": {"commit"}, "cmd": {"<commit><partial><admin><member>x</member></admin></partial></commit>"}}.Encode()},
+		{Name: "commit", Method: "POST", Path: "/api/", Header: auth, Body: commit, Status: 200, Contains: "<job>1</job>"},
+		{Name: "job running", Method: "POST", Path: "/api/", Header: auth, Body: job("1"), Status: 200, Contains: "<status>ACT</status><queued>NO</queued><stoppable>no</stoppable><result>PEND</result>"},
+		{Name: "job done", Method: "POST", Path: "/api/", Header: auth, Body: job("1"), Status: 200, Contains: "<status>FIN</status><queued>NO</queued><stoppable>no</stoppable><result>OK</result>"},
+		{Name: "unknown job", Method: "POST", Path: "/api/", Header: auth, Body: job("9"), Status: 200, Contains: `status="error"`, Flagged: true},
+		{Name: "delete member", Method: "POST", Path: "/api/", Header: auth, Body: cfg("delete", grp+"/static/member[text()='w-1']", ""), Status: 200, Contains: `status="success"`},
+		{Name: "delete member again", Method: "POST", Path: "/api/", Header: auth, Body: cfg("delete", grp+"/static/member[text()='w-1']", ""), Status: 200, Contains: `code="7"`},
+		{Name: "delete the placeholder too", Method: "POST", Path: "/api/", Header: auth, Body: cfg("delete", grp+"/static/member[text()='ph']", ""), Status: 200, Contains: `status="success"`},
+		{Name: "commit an empty group", Method: "POST", Path: "/api/", Header: auth, Body: commit, Status: 200, Contains: "<job>2</job>"},
+		{Name: "validation fails", Method: "POST", Path: "/api/", Header: auth, Body: job("2"), Status: 200, Contains: "<status>ACT</status>"},
+		{Name: "validation failed", Method: "POST", Path: "/api/", Header: auth, Body: job("2"), Status: 200,
+			Contains: "<result>FAIL</result><tfin>2025/01/01 00:00:09</tfin><description></description><positionInQ>0</positionInQ><progress>100</progress><details><line><![CDATA[ Validation Error: ]]></line><line><![CDATA[ address-group -> blocked -> static is invalid (vsys1) ]]></line>"},
 	})
 	if got := p.GroupMembers("vsys1", "blocked", true); !slices.Equal(got, []string{"ph", "w-1"}) {
 		t.Errorf("running members %v; want the first commit applied and the failed one not", got)

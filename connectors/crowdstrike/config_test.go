@@ -1,14 +1,12 @@
 package crowdstrike
 
 import (
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/connectortest"
 )
 
 func TestInvalidConfigs(t *testing.T) {
@@ -29,38 +27,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"zero_poll.yaml":           "poll_interval: 0s must be positive",
 		"zero_timeout.yaml":        "timeout: 0s must be positive",
 	}
-	files, err := filepath.Glob("testdata/invalid/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names, wantNames []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
-	}
-	for n := range want {
-		wantNames = append(wantNames, n)
-	}
-	sort.Strings(wantNames)
-	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
-		t.Fatalf("testdata/invalid holds %v, the table covers %v: keep them in step", names, wantNames)
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata/invalid", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = ParseConfig(raw)
-			if err == nil || err.Error() != want[name] {
-				t.Fatalf("ParseConfig error\n got: %v\nwant: %s", err, want[name])
-			}
-			for _, leak := range []string{"hunter2", "s3cr3t-value", ":pw@"} {
-				if strings.Contains(err.Error(), leak) {
-					t.Errorf("the error repeats a secret: %v", err)
-				}
-			}
-		})
-	}
+	connectortest.RunInvalidConfigs(t, want, func(raw []byte) error { _, err := ParseConfig(raw); return err }, "hunter2", "s3cr3t-value", ":pw@")
 }
 
 func TestDefaults(t *testing.T) {

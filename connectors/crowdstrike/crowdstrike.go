@@ -8,8 +8,6 @@ package crowdstrike
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -19,14 +17,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -74,9 +71,8 @@ type Falcon struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 	masks  []connectors.Secret // values masked out of vendor messages
 
-	mu       sync.Mutex
-	token    connectors.Secret
-	tokenExp time.Time // when the cached token is replaced (before it expires)
+	mu    sync.Mutex
+	token vendorhttp.TokenCache
 }
 
 var _ connectors.Connector = (*Falcon)(nil)
@@ -87,14 +83,12 @@ func New(cfg Config, env connectors.Env) (*Falcon, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tlsCfg, err := tlsConfig(cfg.CAFile, cfg.InsecureSkipVerify, env.ReadFile)
+	// The insecure_skip_verify warning is logged where the connector is assembled.
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{CAFile: cfg.CAFile, ReadFile: env.ReadFile,
+		SystemRoots: true, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout})
 	if err != nil {
 		return nil, err
 	}
-	tr.TLSClientConfig = tlsCfg
-	client := &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return newFalcon(cfg, env, client)
 }
 
@@ -110,9 +104,10 @@ func newFalcon(cfg Config, env connectors.Env, client doer) (*Falcon, error) {
 	u, _ := url.Parse(cfg.API())
 	f := &Falcon{
 		name: env.Name, cfg: cfg, api: cfg.API(), host: u.Host, secret: secret, clock: env.Clock,
-		log: env.Logger.With("connector", env.Name), http: client, sleep: sleepCtx,
+		log: env.Logger.With("connector", env.Name), http: client, sleep: vendorhttp.Sleep,
 		masks: []connectors.Secret{secret},
 	}
+	f.token.Margin = refreshMargin
 	if cfg.InsecureSkipVerify {
 		f.log.Warn("crowdstrike: insecure_skip_verify is set: the API's TLS certificate is not checked; use ca_file instead", "api", f.host)
 	}
@@ -120,41 +115,6 @@ func newFalcon(cfg Config, env connectors.Env, client doer) (*Falcon, error) {
 		f.sim = connectors.NewSimulation(env.Clock)
 	}
 	return f, nil
-}
-
-func tlsConfig(caFile string, insecure bool, readFile func(string) ([]byte, error)) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // explicit opt-in, logged
-	if caFile == "" {
-		return c, nil
-	}
-	pem, err := readFile(caFile)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("ca_file: cannot read %s: %w", caFile, err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", caFile)
-	}
-	c.RootCAs = pool
-	return c, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Name implements connectors.Connector.
@@ -484,20 +444,8 @@ func (f *Falcon) do(ctx context.Context, hreq *http.Request, what string) (int, 
 }
 
 func (f *Falcon) transportError(ctx context.Context, what string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return connectors.Temporary(fmt.Errorf("crowdstrike %s: %s on %s: %w", f.name, what, f.host, cerr))
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	var (
-		unknownCA *x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		verr      *tls.CertificateVerificationError
-	)
-	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verr) {
+	err, cert := vendorhttp.TransportCause(ctx, err)
+	if cert {
 		return connectors.Permanent(fmt.Errorf("crowdstrike %s: %s: the TLS certificate of %s is not trusted (%w); set ca_file to the issuing CA", f.name, what, f.host, err))
 	}
 	return connectors.Temporary(fmt.Errorf("crowdstrike %s: %s on %s: %w", f.name, what, f.host, err))
@@ -577,19 +525,7 @@ func (f *Falcon) vendorMessage(data []byte) string {
 	if s == "" {
 		s = string(data)
 	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	for _, sec := range f.allSecrets() {
-		s = strings.ReplaceAll(s, sec, "[redacted]")
-	}
-	s = strings.TrimSpace(s)
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
+	s = vendorhttp.Truncate(strings.TrimSpace(vendorhttp.Mask(vendorhttp.Printable(s), f.allSecrets()...)), 200)
 	if s == "" {
 		return ""
 	}
@@ -600,7 +536,7 @@ func (f *Falcon) allSecrets() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]string, 0, len(f.masks)+1)
-	for _, m := range append(f.masks, f.token) {
+	for _, m := range append(f.masks, f.token.Current()) {
 		if v := m.Reveal(); v != "" {
 			out = append(out, v)
 		}
@@ -614,10 +550,7 @@ const refreshMargin = 60 * time.Second
 // accessToken returns the cached token, or a new one when there is none, it is about
 // to expire, or fresh is set (the API refused the cached one).
 func (f *Falcon) accessToken(ctx context.Context, fresh bool) (connectors.Secret, error) {
-	f.mu.Lock()
-	tok, exp := f.token, f.tokenExp
-	f.mu.Unlock()
-	if !fresh && !tok.IsZero() && f.clock.Now().Before(exp) {
+	if tok, ok := f.token.Valid(f.clock.Now()); ok && !fresh {
 		return tok, nil
 	}
 	form := url.Values{"client_id": {f.cfg.ClientID}, "client_secret": {f.secret.Reveal()}}
@@ -653,20 +586,11 @@ func (f *Falcon) accessToken(ctx context.Context, fresh bool) (connectors.Secret
 	if err := json.Unmarshal(data, &tr); err != nil || tr.AccessToken == "" || tr.ExpiresIn <= 0 {
 		return connectors.Secret{}, connectors.Permanent(fmt.Errorf("crowdstrike %s: the token answer of %s has no access_token and expires_in", f.name, f.host))
 	}
-	tok = connectors.NewSecret(tr.AccessToken)
-	f.mu.Lock()
-	life := time.Duration(tr.ExpiresIn) * time.Second
-	f.token, f.tokenExp = tok, f.clock.Now().Add(life-min(refreshMargin, life/2)) // renewed before it expires
-	f.mu.Unlock()
+	tok := connectors.NewSecret(tr.AccessToken)
+	f.token.Store(tok, time.Duration(tr.ExpiresIn)*time.Second, f.clock.Now())
 	f.log.Debug("crowdstrike: token issued", "expires_in", tr.ExpiresIn)
 	return tok, nil
 }
 
 // dropToken forgets tok if it is still the cached token.
-func (f *Falcon) dropToken(tok connectors.Secret) {
-	f.mu.Lock()
-	if f.token.Reveal() == tok.Reveal() {
-		f.token, f.tokenExp = connectors.Secret{}, time.Time{}
-	}
-	f.mu.Unlock()
-}
+func (f *Falcon) dropToken(tok connectors.Secret) { f.token.Drop(tok) }

@@ -2,42 +2,18 @@ package crowdstrike
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/connectors/connectortest"
 )
 
-// recTB records the fake's test failures instead of failing the test, so requests a
-// documented client would not send can be checked to be refused.
-type recTB struct {
-	testing.TB
-	mu   sync.Mutex
-	errs []string
-}
-
-func (r *recTB) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-	r.mu.Unlock()
-}
-
-func (r *recTB) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.errs
-	r.errs = nil
-	return e
-}
-
 func TestFakeIsStrict(t *testing.T) {
-	rec := &recTB{TB: t}
+	rec := &connectortest.RecordTB{TB: t}
 	fake := connectortest.NewCrowdStrike(rec, connectortest.CrowdStrikeOptions{})
 	id := fake.AddDevice("ws-1", "10.0.0.1")
 	// A valid token for the requests below.
@@ -94,7 +70,7 @@ func TestFakeIsStrict(t *testing.T) {
 			if resp.StatusCode != tc.status || json.Unmarshal(raw, &eb) != nil || len(eb.Errors) != 1 || eb.Errors[0].Code != tc.status || eb.Meta == nil {
 				t.Errorf("answer %d %s; want %d in Falcon's error envelope", resp.StatusCode, raw, tc.status)
 			}
-			if errs := rec.take(); len(errs) != 1 {
+			if errs := rec.Take(); len(errs) != 1 {
 				t.Errorf("the fake recorded %v; want exactly one test failure", errs)
 			}
 		})

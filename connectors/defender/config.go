@@ -3,13 +3,13 @@ package defender
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Default endpoints of Microsoft Defender for Endpoint's public cloud.
@@ -130,36 +130,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// checkURL accepts an https URL without credentials, query or fragment, or an http
-// URL on a loopback address.
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("%q must be an absolute https:// URL", stripQuery(s))
-	}
-	if u.User != nil {
-		return errors.New("must not carry credentials; use client_secret_env or client_secret_file")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q must not have a query or fragment", stripQuery(s))
-	}
-	if u.Scheme == "http" && !loopback(u.Hostname()) {
-		return fmt.Errorf("%q: plain http is only allowed for loopback addresses; use https", s)
-	}
-	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func stripQuery(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		return s[:i]
-	}
-	return s
+	return vendorhttp.CheckAPIURL(s, "use client_secret_env or client_secret_file")
 }

@@ -8,8 +8,6 @@ package defender
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
@@ -20,15 +18,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -86,9 +83,8 @@ type Defender struct {
 	sim      *connectors.Simulation
 	sleep    func(ctx context.Context, d time.Duration) error
 
-	mu       sync.Mutex
-	token    connectors.Secret
-	tokenExp time.Time // when the cached token is replaced (before it expires)
+	mu    sync.Mutex
+	token vendorhttp.TokenCache
 }
 
 var _ connectors.Connector = (*Defender)(nil)
@@ -99,14 +95,12 @@ func New(cfg Config, env connectors.Env) (*Defender, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tlsCfg, err := tlsConfig(cfg.CAFile, cfg.InsecureSkipVerify, env.ReadFile)
+	// The insecure_skip_verify warning is logged where the connector is assembled.
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{CAFile: cfg.CAFile, ReadFile: env.ReadFile,
+		SystemRoots: true, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout})
 	if err != nil {
 		return nil, err
 	}
-	tr.TLSClientConfig = tlsCfg
-	client := &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return newDefender(cfg, env, client)
 }
 
@@ -124,8 +118,9 @@ func newDefender(cfg Config, env connectors.Env, client doer) (*Defender, error)
 	d := &Defender{
 		name: env.Name, cfg: cfg, api: api, apiHost: u.Host, secret: secret, clock: env.Clock,
 		tokenURL: strings.TrimRight(cfg.LoginURL, "/") + "/" + url.PathEscape(cfg.TenantID) + "/oauth2/v2.0/token",
-		log:      env.Logger.With("connector", env.Name), http: client, sleep: sleepCtx,
+		log:      env.Logger.With("connector", env.Name), http: client, sleep: vendorhttp.Sleep,
 	}
+	d.token.Margin = refreshMargin
 	if cfg.InsecureSkipVerify {
 		d.log.Warn("defender: insecure_skip_verify is set: TLS certificates of the API and the login endpoint are not checked; use ca_file instead", "api", d.apiHost)
 	}
@@ -133,41 +128,6 @@ func newDefender(cfg Config, env connectors.Env, client doer) (*Defender, error)
 		d.sim = connectors.NewSimulation(env.Clock)
 	}
 	return d, nil
-}
-
-func tlsConfig(caFile string, insecure bool, readFile func(string) ([]byte, error)) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // explicit opt-in, logged
-	if caFile == "" {
-		return c, nil
-	}
-	pem, err := readFile(caFile)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("ca_file: cannot read %s: %w", caFile, err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", caFile)
-	}
-	c.RootCAs = pool
-	return c, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Name implements connectors.Connector.
@@ -404,9 +364,7 @@ func (d *Defender) Ready(ctx context.Context) connectors.Readiness {
 		r.Reachable, r.Message = connectors.Failed, err.Error()+suffix
 		return r
 	}
-	d.mu.Lock()
-	tok := d.token
-	d.mu.Unlock()
+	tok := d.token.Current()
 	roles, ok := TokenRoles(tok.Reveal())
 	switch {
 	case !ok:
@@ -645,20 +603,8 @@ func (d *Defender) do(ctx context.Context, hreq *http.Request, what, host string
 }
 
 func (d *Defender) transportError(ctx context.Context, what, host string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return connectors.Temporary(fmt.Errorf("defender %s: %s on %s: %w", d.name, what, host, cerr))
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	var (
-		unknownCA *x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		verr      *tls.CertificateVerificationError
-	)
-	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) || errors.As(err, &verr) {
+	err, cert := vendorhttp.TransportCause(ctx, err)
+	if cert {
 		return connectors.Permanent(fmt.Errorf("defender %s: %s: the TLS certificate of %s is not trusted (%w); set ca_file to the issuing CA", d.name, what, host, err))
 	}
 	return connectors.Temporary(fmt.Errorf("defender %s: %s on %s: %w", d.name, what, host, err))
@@ -732,24 +678,10 @@ func RetryAfter(v string, now time.Time) time.Duration {
 
 // mask renders a vendor message printable, short and with secrets masked.
 func (d *Defender) mask(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
 	d.mu.Lock()
-	secrets := []string{d.secret.Reveal(), d.token.Reveal()}
+	secrets := []string{d.secret.Reveal(), d.token.Current().Reveal()}
 	d.mu.Unlock()
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	s = strings.TrimSpace(s)
-	if len(s) > 240 {
-		s = s[:240] + "…"
-	}
+	s = vendorhttp.Truncate(strings.TrimSpace(vendorhttp.Mask(vendorhttp.Printable(s), secrets...)), 240)
 	if s == "" {
 		return ""
 	}
@@ -762,10 +694,7 @@ const refreshMargin = 5 * time.Minute
 // accessToken returns the cached token, or a new one from Entra ID when there is none,
 // it is about to expire, or fresh is set (the API refused the cached one).
 func (d *Defender) accessToken(ctx context.Context, fresh bool) (connectors.Secret, error) {
-	d.mu.Lock()
-	tok, exp := d.token, d.tokenExp
-	d.mu.Unlock()
-	if !fresh && !tok.IsZero() && d.clock.Now().Before(exp) {
+	if tok, ok := d.token.Valid(d.clock.Now()); ok && !fresh {
 		return tok, nil
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {d.cfg.ClientID},
@@ -815,20 +744,11 @@ func (d *Defender) accessToken(ctx context.Context, fresh bool) (connectors.Secr
 	if tr.AccessToken == "" || secs <= 0 {
 		return connectors.Secret{}, connectors.Permanent(fmt.Errorf("defender %s: the token answer of %s has no access_token and expires_in", d.name, loginHost))
 	}
-	tok = connectors.NewSecret(tr.AccessToken)
-	d.mu.Lock()
-	life := time.Duration(secs) * time.Second
-	d.token, d.tokenExp = tok, d.clock.Now().Add(life-min(refreshMargin, life/2)) // renewed before it expires
-	d.mu.Unlock()
+	tok := connectors.NewSecret(tr.AccessToken)
+	d.token.Store(tok, time.Duration(secs)*time.Second, d.clock.Now())
 	d.log.Debug("defender: token issued", "expires_in", secs)
 	return tok, nil
 }
 
 // dropToken forgets tok if it is still the cached token.
-func (d *Defender) dropToken(tok connectors.Secret) {
-	d.mu.Lock()
-	if d.token.Reveal() == tok.Reveal() {
-		d.token, d.tokenExp = connectors.Secret{}, time.Time{}
-	}
-	d.mu.Unlock()
-}
+func (d *Defender) dropToken(tok connectors.Secret) { d.token.Drop(tok) }

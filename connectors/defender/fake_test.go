@@ -2,41 +2,17 @@ package defender
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/warroom/warroom/connectors/connectortest"
 )
 
-// recTB records the fake's test failures instead of failing the test, so requests a
-// documented client would not send can be checked to be refused.
-type recTB struct {
-	testing.TB
-	mu   sync.Mutex
-	errs []string
-}
-
-func (r *recTB) Errorf(format string, args ...any) {
-	r.mu.Lock()
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
-	r.mu.Unlock()
-}
-
-func (r *recTB) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.errs
-	r.errs = nil
-	return e
-}
-
 func TestFakeIsStrict(t *testing.T) {
-	rec := &recTB{TB: t}
+	rec := &connectortest.RecordTB{TB: t}
 	fake := connectortest.NewDefender(rec, connectortest.DefenderOptions{})
 	id := fake.AddMachine("ws-1.corp.example", "10.0.0.1")
 	tokenPath := "/" + connectortest.DefenderTenantID + "/oauth2/v2.0/token"
@@ -119,7 +95,7 @@ func TestFakeIsStrict(t *testing.T) {
 			if resp.StatusCode != tc.status || !ok {
 				t.Errorf("answer %d %s; want %d in the vendor's error shape", resp.StatusCode, raw, tc.status)
 			}
-			if errs := rec.take(); len(errs) == 0 {
+			if errs := rec.Take(); len(errs) == 0 {
 				t.Error("the fake did not fail the test for this request")
 			}
 		})

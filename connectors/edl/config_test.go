@@ -1,13 +1,10 @@
 package edl
 
 import (
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/connectortest"
 )
 
 func TestInvalidConfigs(t *testing.T) {
@@ -27,37 +24,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"wrong_type.yaml":            "line 1: cannot unmarshal !!str `many` into int",
 		"not_mapping.yaml":           "line 1: settings must be a mapping of keys to values",
 	}
-	files, err := filepath.Glob("testdata/invalid/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
-	}
-	var wantNames []string
-	for n := range want {
-		wantNames = append(wantNames, n)
-	}
-	sort.Strings(wantNames)
-	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
-		t.Fatalf("testdata/invalid holds %v, the table covers %v: keep them in step", names, wantNames)
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata/invalid", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = ParseConfig(raw)
-			if err == nil || err.Error() != want[name] {
-				t.Fatalf("ParseConfig error\n got: %v\nwant: %s", err, want[name])
-			}
-			if strings.Contains(err.Error(), "s3cr3t") {
-				t.Errorf("the error repeats a secret-looking value: %v", err)
-			}
-		})
-	}
+	connectortest.RunInvalidConfigs(t, want, func(raw []byte) error { _, err := ParseConfig(raw); return err }, "s3cr3t")
 }
 
 func TestDefaults(t *testing.T) {

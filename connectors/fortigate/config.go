@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the fortigate connector's settings.
@@ -84,13 +84,13 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use token_env or token_file")
 	}
 	if u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		return fmt.Errorf("url: %q must be the FortiGate's address only, without a path or query (the API lives at /api/v2/)", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be the FortiGate's address only, without a path or query (the API lives at /api/v2/)", vendorhttp.RedactURL(c.URL))
 	}
 	if c.TokenEnv != "" && !envRE.MatchString(c.TokenEnv) {
 		return errors.New("token_env must name an environment variable (letters, digits and _), not hold the token itself")
@@ -131,17 +131,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
 	}
 	return nil
-}
-
-// redactURL drops credentials, query and fragment for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

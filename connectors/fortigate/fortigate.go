@@ -11,14 +11,11 @@ package fortigate
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -26,9 +23,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -76,44 +73,16 @@ func New(cfg Config, env connectors.Env) (*FortiGate, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := newHTTPClient(cfg, env)
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "fortigate: insecure_skip_verify is set: the FortiGate's certificate is not verified; set ca_file instead",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
+	})
 	if err != nil {
 		return nil, err
 	}
 	return newFortiGate(cfg, env, client)
-}
-
-func newHTTPClient(cfg Config, env connectors.Env) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.InsecureSkipVerify {
-		tc.InsecureSkipVerify = true
-		env.Logger.Warn("fortigate: insecure_skip_verify is set: the FortiGate's certificate is not verified; set ca_file instead",
-			"connector", env.Name, "url", redactURL(cfg.URL))
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	return &http.Client{
-		Transport: tr,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // the REST API does not redirect; a redirect is a misconfigured url
-		},
-	}, nil
 }
 
 func newFortiGate(cfg Config, env connectors.Env, client doer) (*FortiGate, error) {
@@ -122,7 +91,7 @@ func newFortiGate(cfg Config, env connectors.Env, client doer) (*FortiGate, erro
 		env.Name = "fortigate"
 	}
 	base := strings.TrimRight(cfg.URL, "/")
-	g := &FortiGate{name: env.Name, cfg: cfg, base: base + "/api/v2/", endpoint: redactURL(base),
+	g := &FortiGate{name: env.Name, cfg: cfg, base: base + "/api/v2/", endpoint: vendorhttp.RedactURL(base),
 		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client}
 	var err error
 	if g.token, err = env.Secret("token", cfg.TokenEnv, cfg.TokenFile); err != nil {
@@ -497,14 +466,8 @@ func (g *FortiGate) do(ctx context.Context, method, path string, body any, what 
 	prefix := fmt.Sprintf("fortigate %s: %s /api/v2/%s (%s, vdom %s)", g.name, method, path, g.endpoint, g.cfg.VDOM)
 	resp, err := g.http.Do(hreq)
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, cerr)})
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		if certificateError(err) {
+		err, cert := vendorhttp.TransportCause(ctx, err)
+		if cert {
 			return nil, connectors.Permanent(&transportError{fmt.Errorf("%s: %w; set ca_file to the CA that signed the FortiGate's certificate", prefix, err)})
 		}
 		return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, err)})
@@ -538,13 +501,8 @@ func (g *FortiGate) do(ctx context.Context, method, path string, body any, what 
 		// The CMDB reports configuration errors (duplicate entry, invalid value, entry
 		// in use) as 500 with a negative error number: repeating cannot help.
 		return nil, connectors.Permanent(herr)
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
-		if after, ok := retryAfter(resp.Header.Get("Retry-After"), g.clock.Now()); ok {
-			return nil, connectors.TemporaryAfter(herr, after)
-		}
-		return nil, connectors.Temporary(herr)
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		return nil, connectors.Temporary(herr)
+	case vendorhttp.TemporaryStatus(resp.StatusCode):
+		return nil, vendorhttp.Retryable(herr, resp.StatusCode, resp.Header, g.clock.Now())
 	case resp.StatusCode == http.StatusUnauthorized:
 		herr.err = fmt.Errorf("%w; the token was refused (revoked, or a REST API administrator's token is expected)", herr.err)
 	case resp.StatusCode == http.StatusForbidden:
@@ -553,55 +511,5 @@ func (g *FortiGate) do(ctx context.Context, method, path string, body any, what 
 	return nil, connectors.Permanent(herr)
 }
 
-// certificateError reports whether err is a failed certificate check, which no
-// retry can fix.
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var ci x509.CertificateInvalidError
-	var he x509.HostnameError
-	var ve *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &ve)
-}
-
 // snippet renders the start of an answer, printable, with the token masked.
-func (g *FortiGate) snippet(b []byte) string {
-	if len(b) > 300 {
-		b = b[:300]
-	}
-	s := strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, string(b))
-	if t := g.token.Reveal(); t != "" {
-		s = strings.ReplaceAll(s, t, "[redacted]")
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
+func (g *FortiGate) snippet(b []byte) string { return vendorhttp.Snippet(b, g.token.Reveal()) }

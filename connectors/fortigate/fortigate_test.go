@@ -231,17 +231,6 @@ func FuzzParseBanned(f *testing.F) {
 	})
 }
 
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("1")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, now); ok && d < 0 {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
-		}
-	})
-}
-
 func groupFake(t *testing.T) *connectortest.FortiGate {
 	fake := connectortest.NewFortiGate(t)
 	fake.AddGroup("root", "addrgrp", "warroom-block", "none")

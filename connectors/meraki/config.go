@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the Meraki connector's settings.
@@ -75,13 +76,13 @@ var (
 func (c Config) Validate() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("base_url: %q must be an absolute https:// URL such as %s", redactURL(c.BaseURL), DefaultBaseURL)
+		return fmt.Errorf("base_url: %q must be an absolute https:// URL such as %s", vendorhttp.RedactURL(c.BaseURL), DefaultBaseURL)
 	}
 	if u.User != nil {
 		return errors.New("base_url: must not carry credentials; use api_key_env or api_key_file")
 	}
 	if strings.TrimRight(u.Path, "/") != "/api/v1" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("base_url: %q must end in /api/v1, without a query", redactURL(c.BaseURL))
+		return fmt.Errorf("base_url: %q must end in /api/v1, without a query", vendorhttp.RedactURL(c.BaseURL))
 	}
 	if c.APIKeyEnv != "" && !envRE.MatchString(c.APIKeyEnv) {
 		return errors.New("api_key_env must name an environment variable (letters, digits and _), not hold the secret itself")
@@ -114,17 +115,4 @@ func (c Config) Validate() error {
 		return errors.New("ca_file and insecure_skip_verify are both set; keep ca_file and leave certificate checks on")
 	}
 	return nil
-}
-
-// redactURL drops credentials, query and fragment.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

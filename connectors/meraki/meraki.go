@@ -8,14 +8,11 @@ package meraki
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -25,9 +22,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -80,31 +77,15 @@ func New(cfg Config, env connectors.Env) (*Meraki, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pemBytes, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		t.RootCAs = pool
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "meraki: insecure_skip_verify is set: the Dashboard API's certificate is not checked, so anyone on the path can read the API key",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.BaseURL)},
+	})
+	if err != nil {
+		return nil, err
 	}
-	if cfg.InsecureSkipVerify {
-		t.InsecureSkipVerify = true
-		env.Logger.Warn("meraki: insecure_skip_verify is set: the Dashboard API's certificate is not checked, so anyone on the path can read the API key",
-			"connector", env.Name, "url", redactURL(cfg.BaseURL))
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = t
-	client := &http.Client{Timeout: cfg.Timeout, Transport: tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return newMeraki(cfg, env, client)
 }
 
@@ -178,48 +159,23 @@ func (c *Meraki) classify(err error) error {
 	switch {
 	case errors.As(err, &ae):
 		switch {
-		case ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable:
-			if ae.hasAfter {
-				return connectors.TemporaryAfter(werr, ae.RetryAfter)
-			}
-			return connectors.Temporary(werr)
-		case ae.Status >= 500, ae.Status == http.StatusRequestTimeout:
-			return connectors.Temporary(werr)
+		case vendorhttp.TemporaryStatus(ae.Status):
+			return vendorhttp.RetryableAfter(werr, ae.Status, ae.RetryAfter, ae.hasAfter)
 		case ae.Status >= 300 && ae.Status < 400:
 			return connectors.Permanent(fmt.Errorf("%w; redirects are not followed, point base_url at the organization's API host", werr))
 		}
 		return connectors.Permanent(werr)
 	case errors.As(err, &ce):
 		return connectors.Permanent(werr)
-	case certificateError(err):
+	case vendorhttp.CertificateError(err):
 		return connectors.Permanent(fmt.Errorf("%w; set ca_file to the CA that signed the server's certificate", werr))
 	}
 	return connectors.Temporary(werr)
 }
 
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv)
-}
-
 func (c *Meraki) clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	if k := c.key.Reveal(); k != "" {
-		s = strings.ReplaceAll(s, k, "[redacted]")
-	}
-	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	s = vendorhttp.Mask(vendorhttp.Printable(s), c.key.Reveal())
+	return vendorhttp.Truncate(strings.TrimSpace(s), 300)
 }
 
 // call sends one request to u (an absolute URL under base) and decodes a 2xx JSON
@@ -260,7 +216,7 @@ func (c *Meraki) call(ctx context.Context, method, u string, in, out any) (http.
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
-		return nil, fmt.Errorf("%s %s: %w", method, redactURL(u), err)
+		return nil, fmt.Errorf("%s %s: %w", method, vendorhttp.RedactURL(u), err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -278,7 +234,7 @@ func (c *Meraki) call(ctx context.Context, method, u string, in, out any) (http.
 			ae.Message = string(raw)
 		}
 		ae.Message = c.clean(ae.Message)
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
+		if d, ok := vendorhttp.RetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()); ok {
 			ae.RetryAfter, ae.hasAfter = d, true
 		}
 		return nil, ae
@@ -590,20 +546,4 @@ func (c *Meraki) Ready(ctx context.Context) connectors.Readiness {
 		r.Message += "; dry run"
 	}
 	return r
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

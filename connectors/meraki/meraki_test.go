@@ -264,16 +264,6 @@ func TestNextLinkStaysOnTheAPIHost(t *testing.T) {
 	}
 }
 
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("120")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); d < 0 || (!ok && d != 0) {
-			t.Fatalf("retryAfter(%q) = %v, %v", v, d, ok)
-		}
-	})
-}
-
 func FuzzNextLink(f *testing.F) {
 	f.Add("<https://127.0.0.1/api/v1/organizations/1/policyObjects?startingAfter=9>; rel=next")
 	f.Add(`<x>; rel="next", <y>; rel=prev`)

@@ -1,14 +1,11 @@
 package nftables
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/connectortest"
 )
 
 func TestInvalidConfigs(t *testing.T) {
@@ -25,33 +22,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"unknown_key.yaml":    `line 1: unknown key "tabel" (allowed: dry_run, hooks, match, netns, priority, set4, set6, table)`,
 		"wrong_type.yaml":     "line 1: cannot unmarshal !!str `high` into int",
 	}
-	files, err := filepath.Glob("testdata/invalid/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names, wantNames []string
-	for _, f := range files {
-		names = append(names, filepath.Base(f))
-	}
-	for n := range want {
-		wantNames = append(wantNames, n)
-	}
-	sort.Strings(wantNames)
-	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
-		t.Fatalf("testdata/invalid holds %v, the table covers %v: keep them in step", names, wantNames)
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata/invalid", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = ParseConfig(raw)
-			if err == nil || err.Error() != want[name] {
-				t.Fatalf("ParseConfig error\n got: %v\nwant: %s", err, want[name])
-			}
-		})
-	}
+	connectortest.RunInvalidConfigs(t, want, func(raw []byte) error { _, err := ParseConfig(raw); return err })
 }
 
 func TestDefaults(t *testing.T) {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the opnsense connector's settings.
@@ -68,13 +68,13 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use key_env and secret_env")
 	}
 	if u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		return fmt.Errorf("url: %q must be the firewall's address only, without a path or query (the API lives at /api/)", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be the firewall's address only, without a path or query (the API lives at /api/)", vendorhttp.RedactURL(c.URL))
 	}
 	for _, f := range []struct{ key, val string }{{"key_env", c.KeyEnv}, {"secret_env", c.SecretEnv}} {
 		if f.val != "" && !envRE.MatchString(f.val) {
@@ -104,17 +104,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
 	}
 	return nil
-}
-
-// redactURL drops credentials, query and fragment for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

@@ -9,24 +9,19 @@ package opnsense
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -75,44 +70,16 @@ func New(cfg Config, env connectors.Env) (*Firewall, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := newHTTPClient(cfg, env)
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "opnsense: insecure_skip_verify is set: the firewall's certificate is not verified; set ca_file instead",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
+	})
 	if err != nil {
 		return nil, err
 	}
 	return newFirewall(cfg, env, client)
-}
-
-func newHTTPClient(cfg Config, env connectors.Env) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.InsecureSkipVerify {
-		tc.InsecureSkipVerify = true
-		env.Logger.Warn("opnsense: insecure_skip_verify is set: the firewall's certificate is not verified; set ca_file instead",
-			"connector", env.Name, "url", redactURL(cfg.URL))
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	return &http.Client{
-		Transport: tr,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // the API does not redirect; a redirect is a misconfigured url
-		},
-	}, nil
 }
 
 func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error) {
@@ -121,7 +88,7 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 		env.Name = "opnsense"
 	}
 	base := strings.TrimRight(cfg.URL, "/")
-	f := &Firewall{name: env.Name, cfg: cfg, base: base + "/api/firewall/alias_util/", endpoint: redactURL(base),
+	f := &Firewall{name: env.Name, cfg: cfg, base: base + "/api/firewall/alias_util/", endpoint: vendorhttp.RedactURL(base),
 		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client}
 	var err error
 	if f.key, err = env.Secret("key", cfg.KeyEnv, cfg.KeyFile); err != nil {
@@ -433,14 +400,8 @@ func (f *Firewall) do(ctx context.Context, method, path string, body any, what s
 	prefix := fmt.Sprintf("opnsense %s: %s /api/firewall/alias_util/%s (%s)", f.name, method, path, f.endpoint)
 	resp, err := f.http.Do(hreq)
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, cerr)})
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		if certificateError(err) {
+		err, cert := vendorhttp.TransportCause(ctx, err)
+		if cert {
 			return nil, connectors.Permanent(&transportError{fmt.Errorf("%s: %w; set ca_file to the CA that signed the firewall's certificate", prefix, err)})
 		}
 		return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, err)})
@@ -462,13 +423,8 @@ func (f *Firewall) do(ctx context.Context, method, path string, body any, what s
 	}
 	herr := &statusError{status: resp.StatusCode, err: fmt.Errorf("%s answered %s%s", prefix, resp.Status, f.snippet(b))}
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
-		if after, ok := retryAfter(resp.Header.Get("Retry-After"), f.clock.Now()); ok {
-			return nil, connectors.TemporaryAfter(herr, after)
-		}
-		return nil, connectors.Temporary(herr)
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		return nil, connectors.Temporary(herr)
+	case vendorhttp.TemporaryStatus(resp.StatusCode):
+		return nil, vendorhttp.Retryable(herr, resp.StatusCode, resp.Header, f.clock.Now())
 	case resp.StatusCode == http.StatusUnauthorized:
 		herr.err = fmt.Errorf("%w; the API key or secret was refused", herr.err)
 	case resp.StatusCode == http.StatusForbidden:
@@ -477,57 +433,7 @@ func (f *Firewall) do(ctx context.Context, method, path string, body any, what s
 	return nil, connectors.Permanent(herr)
 }
 
-// certificateError reports whether err is a failed certificate check, which no
-// retry can fix.
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var ci x509.CertificateInvalidError
-	var he x509.HostnameError
-	var ve *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &ve)
-}
-
 // snippet renders the start of an answer, printable, with the credentials masked.
 func (f *Firewall) snippet(b []byte) string {
-	if len(b) > 300 {
-		b = b[:300]
-	}
-	s := strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, string(b))
-	for _, sec := range []string{f.key.Reveal(), f.secret.Reveal()} {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
+	return vendorhttp.Snippet(b, f.key.Reveal(), f.secret.Reveal())
 }

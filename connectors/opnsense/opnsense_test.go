@@ -201,14 +201,3 @@ func FuzzParseList(f *testing.F) {
 		_ = err
 	})
 }
-
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("1")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, now); ok && d < 0 {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
-		}
-	})
-}

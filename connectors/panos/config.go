@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the panos connector's settings.
@@ -107,13 +108,13 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use api_key_env or username with password_env")
 	}
 	if u.RawQuery != "" || (u.Path != "" && u.Path != "/") {
-		return fmt.Errorf("url: %q must be the firewall's address only, without a path or query (the API lives at /api/)", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be the firewall's address only, without a path or query (the API lives at /api/)", vendorhttp.RedactURL(c.URL))
 	}
 	for _, f := range []struct{ key, val string }{{"api_key_env", c.APIKeyEnv}, {"password_env", c.PasswordEnv}} {
 		if f.val != "" && !envRE.MatchString(f.val) {
@@ -202,17 +203,4 @@ func validTag(t string) error {
 		return fmt.Errorf("%q is a reserved word in match criteria", t)
 	}
 	return nil
-}
-
-// redactURL drops credentials, query and fragment for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#@"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

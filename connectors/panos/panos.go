@@ -12,14 +12,11 @@ package panos
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -28,9 +25,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -93,48 +90,16 @@ func New(cfg Config, env connectors.Env) (*Firewall, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := newHTTPClient(cfg, env)
+	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
+		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
+		Logger:          env.Logger,
+		InsecureWarning: "panos: insecure_skip_verify is set: the firewall's certificate is not verified; set ca_file instead",
+		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
+	})
 	if err != nil {
 		return nil, err
 	}
 	return newFirewall(cfg, env, client)
-}
-
-func newHTTPClient(cfg Config, env connectors.Env) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := env.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: cannot read %s: %w", cfg.CAFile, unwrapPath(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", cfg.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.InsecureSkipVerify {
-		tc.InsecureSkipVerify = true
-		env.Logger.Warn("panos: insecure_skip_verify is set: the firewall's certificate is not verified; set ca_file instead",
-			"connector", env.Name, "url", redactURL(cfg.URL))
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	return &http.Client{
-		Transport: tr,
-		Timeout:   cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // the XML API does not redirect; a redirect is a misconfigured url
-		},
-	}, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err // the path is already in the message
-	}
-	return err
 }
 
 func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error) {
@@ -143,8 +108,8 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 		env.Name = "panos"
 	}
 	base := strings.TrimRight(cfg.URL, "/")
-	f := &Firewall{name: env.Name, cfg: cfg, api: base + "/api/", endpoint: redactURL(base) + "/api/",
-		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client, wait: sleepCtx}
+	f := &Firewall{name: env.Name, cfg: cfg, api: base + "/api/", endpoint: vendorhttp.RedactURL(base) + "/api/",
+		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client, wait: vendorhttp.Sleep}
 	var err error
 	if cfg.APIKeyEnv != "" || cfg.APIKeyFile != "" {
 		if f.static, err = env.Secret("api_key", cfg.APIKeyEnv, cfg.APIKeyFile); err != nil {
@@ -171,17 +136,6 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 		}
 	}
 	return f, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (f *Firewall) groupMode() bool { return f.cfg.Mode == ModeAddressGroup }
@@ -605,14 +559,8 @@ func (f *Firewall) post(ctx context.Context, params url.Values, key, what string
 	prefix := fmt.Sprintf("panos %s: %s at %s", f.name, what, f.endpoint)
 	resp, err := f.http.Do(hreq)
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, cerr)})
-		}
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		if certificateError(err) {
+		err, cert := vendorhttp.TransportCause(ctx, err)
+		if cert {
 			return nil, connectors.Permanent(&transportError{fmt.Errorf("%s: %w; set ca_file to the CA that signed the firewall's certificate", prefix, err)})
 		}
 		return nil, connectors.Temporary(&transportError{fmt.Errorf("%s: %w", prefix, err)})
@@ -629,14 +577,9 @@ func (f *Firewall) post(ctx context.Context, params url.Values, key, what string
 	var ar apiResponse
 	xerr := parseAnswer(body, &ar)
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+	case vendorhttp.TemporaryStatus(resp.StatusCode):
 		herr := fmt.Errorf("%s answered %s%s", prefix, resp.Status, f.snippet(ar.message(), body))
-		if after, ok := retryAfter(resp.Header.Get("Retry-After"), f.clock.Now()); ok {
-			return nil, connectors.TemporaryAfter(herr, after)
-		}
-		return nil, connectors.Temporary(herr)
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		return nil, connectors.Temporary(fmt.Errorf("%s answered %s%s", prefix, resp.Status, f.snippet(ar.message(), body)))
+		return nil, vendorhttp.Retryable(herr, resp.StatusCode, resp.Header, f.clock.Now())
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized || (xerr == nil && ar.Status == "error" && (ar.Code == "403" || ar.Code == "22")):
 		return nil, connectors.Permanent(&authError{err: fmt.Errorf("%s: authentication refused (%s)%s", prefix, resp.Status, f.snippet(ar.message(), body))})
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
@@ -666,16 +609,6 @@ func (f *Firewall) vendorError(ar apiResponse, what string) error {
 // parseAnswer decodes an XML API answer into v.
 func parseAnswer(body []byte, v any) error { return xml.Unmarshal(body, v) }
 
-// certificateError reports whether err is a failed certificate check, which no
-// retry can fix.
-func certificateError(err error) bool {
-	var ua x509.UnknownAuthorityError
-	var ci x509.CertificateInvalidError
-	var he x509.HostnameError
-	var ve *tls.CertificateVerificationError
-	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &ve)
-}
-
 func codeText(code string) string {
 	if code == "" {
 		return ""
@@ -686,55 +619,13 @@ func codeText(code string) string {
 // snippet renders the firewall's message (or the start of the body), printable, with
 // secrets masked.
 func (f *Firewall) snippet(msg string, body []byte) string {
-	s := msg
-	if s == "" && body != nil {
-		b := body
-		if len(b) > 300 {
-			b = b[:300]
-		}
-		s = string(b)
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
 	f.smu.Lock()
 	secrets := append([]string(nil), f.masked...)
 	f.smu.Unlock()
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
+	if msg == "" && body != nil {
+		return vendorhttp.Snippet(body, secrets...)
 	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-		const maxSeconds = int64(7 * 24 * time.Hour / time.Second)
-		return time.Duration(min(n, maxSeconds)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d, true
-		}
-		return 0, true
-	}
-	return 0, false
+	return vendorhttp.SnippetText(msg, secrets...)
 }
 
 // Wire types of the XML API.

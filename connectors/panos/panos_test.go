@@ -335,18 +335,6 @@ func FuzzParseAnswer(f *testing.F) {
 	})
 }
 
-func FuzzRetryAfter(f *testing.F) {
-	f.Add("1")
-	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
-	f.Add("99999999999999999999")
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := retryAfter(v, now); ok && d < 0 {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
-		}
-	})
-}
-
 // TestConcurrentRekey: callers that find the cached key refused at the same time
 // all carry on with a fresh key.
 func TestConcurrentRekey(t *testing.T) {
