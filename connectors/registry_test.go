@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -45,9 +46,16 @@ func stubFactory(raw []byte, env Env) (Connector, error) {
 	return stubConnector{name: env.Name}, nil
 }
 
-func TestRegistry(t *testing.T) {
+// registerTestTypes registers the test types once per process, so the tests also pass
+// with -count above 1 (Register refuses a name twice).
+var registerTestTypes = sync.OnceFunc(func() {
 	Register("test-zeta", stubFactory)
 	Register("test-alpha", stubFactory)
+	Register("test-dup", stubFactory)
+})
+
+func TestRegistry(t *testing.T) {
+	registerTestTypes()
 	names := Names()
 	var ours []string
 	for _, n := range names {
@@ -55,8 +63,8 @@ func TestRegistry(t *testing.T) {
 			ours = append(ours, n)
 		}
 	}
-	if !reflect.DeepEqual(ours, []string{"test-alpha", "test-zeta"}) {
-		t.Errorf("Names() = %v, want sorted test-alpha, test-zeta", names)
+	if !reflect.DeepEqual(ours, []string{"test-alpha", "test-dup", "test-zeta"}) {
+		t.Errorf("Names() = %v, want sorted test-alpha, test-dup, test-zeta", names)
 	}
 	if _, ok := Lookup("test-alpha"); !ok {
 		t.Error("Lookup misses a registered type")
@@ -82,7 +90,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRegisterPanics(t *testing.T) {
-	Register("test-dup", stubFactory)
+	registerTestTypes()
 	for name, fn := range map[string]func(){
 		"duplicate":   func() { Register("test-dup", stubFactory) },
 		"empty name":  func() { Register("", stubFactory) },
