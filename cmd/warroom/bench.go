@@ -44,6 +44,7 @@ func benchIngest(args []string, stdout io.Writer) error {
 	incidents := fs.Int("incidents", 10, "campaigns the alerts group into")
 	victims := fs.Int("victims", 4, "hosts per campaign")
 	repeat := fs.Bool("repeat", false, "send the same alerts over and over instead of distinct ones")
+	severity := fs.String("severity", "", "severity of every alert instead of its campaign's (generic format): low keeps incidents quiet")
 	readable := fs.Int("readable-sample", 0, "requests to follow until their incident is readable through the API (warroom only)")
 	readableTimeout := fs.Duration("readable-timeout", 5*time.Second, "give up on a sampled request after this long")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -59,7 +60,7 @@ func benchIngest(args []string, stdout io.Writer) error {
 	cfg := loadgen.Config{
 		Target: loadgen.Target(*target), URL: *base, Source: *source, Format: loadgen.Format(*format),
 		Concurrency: *concurrency, Batch: *batch, Duration: *duration, Requests: *requests, Warmup: *warmup,
-		Incidents: *incidents, Victims: *victims, Repeat: *repeat, ReadableSample: *readable, ReadableTimeout: *readableTimeout,
+		Incidents: *incidents, Victims: *victims, Repeat: *repeat, Severity: *severity, ReadableSample: *readable, ReadableTimeout: *readableTimeout,
 	}
 	if cfg.URL == "" {
 		cfg.URL = "http://127.0.0.1:8080"

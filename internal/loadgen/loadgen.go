@@ -68,6 +68,11 @@ type Config struct {
 	// Alertmanager's everyday traffic (Prometheus re-sends firing alerts at every
 	// evaluation), and duplicates for warroom.
 	Repeat bool
+	// Severity, when set, is the severity of every alert instead of its campaign's
+	// (generic format only): "low" keeps incidents below the room threshold, so a run
+	// measures correlation and storage with many open incidents rather than the chat
+	// rooms that many notifiable incidents would open.
+	Severity string
 
 	// ReadableSample is how many requests of the measured phase to follow until their
 	// first alert's incident can be read through the API (warroom only; 0 = none).
@@ -94,6 +99,14 @@ func (c *Config) normalize() error {
 	}
 	if c.Source == "" {
 		c.Source = string(c.Format)
+	}
+	switch c.Severity {
+	case "", "critical", "high", "medium", "low", "info":
+	default:
+		return fmt.Errorf("severity %q: want critical, high, medium, low or info", c.Severity)
+	}
+	if c.Severity != "" && (c.Target != TargetWarroom || c.Format != FormatGeneric) {
+		return errors.New("severity: only for the generic format sent to warroom")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -290,7 +290,7 @@ func buildPayloads(cfg *Config, base time.Time, nonce int) *payloads {
 			case cfg.Format == FormatSuricata:
 				writeSuricata(w, &a, flowPrefix)
 			default:
-				writeGeneric(w, &a, label)
+				writeGeneric(w, &a, label, cfg.Severity)
 			}
 		}
 		if array {
@@ -304,7 +304,10 @@ func buildPayloads(cfg *Config, base time.Time, nonce int) *payloads {
 	return p
 }
 
-func writeGeneric(w *builder, a *alertSpec, label string) {
+func writeGeneric(w *builder, a *alertSpec, label, severity string) {
+	if severity == "" {
+		severity = a.p.severity
+	}
 	w.raw(`{"id":"`)
 	w.raw(label)
 	w.seqSlot()
@@ -313,7 +316,7 @@ func writeGeneric(w *builder, a *alertSpec, label string) {
 	w.raw(`,"title":`)
 	w.str(a.p.title)
 	w.raw(`,"severity":`)
-	w.str(a.p.severity)
+	w.str(severity)
 	w.raw(`,"category":`)
 	w.str(a.p.category)
 	w.raw(`,"event_time":"`)

@@ -133,3 +133,38 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// TestSeverityOverride: --severity sets every generic alert's severity, and is refused
+// where it cannot apply.
+func TestSeverityOverride(t *testing.T) {
+	base := time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC)
+	bodies, err := NewBodies(Config{Batch: 12, Incidents: 6, Severity: "low"}, base, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []struct {
+		Severity string `json:"severity"`
+	}
+	if err := json.Unmarshal(bodies.Render(nil, 0, 0), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 12 {
+		t.Fatalf("%d alerts, want 12", len(list))
+	}
+	for i, a := range list {
+		if a.Severity != "low" {
+			t.Errorf("alert %d: severity %q, want low", i, a.Severity)
+		}
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Severity: "urgent"}, `severity "urgent": want critical, high, medium, low or info`},
+		{Config{Severity: "low", Format: FormatSuricata}, "severity: only for the generic format sent to warroom"},
+	} {
+		if _, err := NewBodies(c.cfg, base, 7); err == nil || err.Error() != c.want {
+			t.Errorf("%+v: err %v, want %s", c.cfg, err, c.want)
+		}
+	}
+}

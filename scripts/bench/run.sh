@@ -248,6 +248,18 @@ for round in $(seq "${ROUNDS:-1}"); do
 		measure "$r-wr-single-c16-10k-open" "${WR[@]}" --source generic "${SINGLE[@]}" --incidents 10000 --readable-sample 200 "${T[@]}"
 		measure "$r-wr-batch100-c8-10k-open" "${WR[@]}" --source generic "${BATCH[@]}" --incidents 10000 --readable-sample 200 "${T[@]}"
 		stop_server
+		# The same with quiet incidents (--severity low: below the room threshold), so
+		# that 10 and 10,000 open incidents compare correlation and storage alone, not
+		# the 10,000 chat rooms and playbook plans notifiable incidents would bring.
+		start_warroom
+		measure "$r-wr-single-c16-quiet" "${WR[@]}" --source generic --severity low "${SINGLE[@]}" "${T[@]}"
+		measure "$r-wr-batch100-c8-quiet" "${WR[@]}" --source generic --severity low "${BATCH[@]}" "${T[@]}"
+		stop_server
+		start_warroom
+		measure "$r-wr-open-10k-quiet" "${WR[@]}" --source generic --severity low "${BATCH[@]}" --requests 300 --incidents 10000
+		measure "$r-wr-single-c16-10k-quiet" "${WR[@]}" --source generic --severity low "${SINGLE[@]}" --incidents 10000 "${T[@]}"
+		measure "$r-wr-batch100-c8-10k-quiet" "${WR[@]}" --source generic --severity low "${BATCH[@]}" --incidents 10000 "${T[@]}"
+		stop_server
 	fi
 done
 
