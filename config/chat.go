@@ -190,7 +190,7 @@ func (l LocalChat) validate(listen string) error {
 			case !hasPw:
 				return fmt.Errorf("%s: no password; set password_hash_env or password_hash_file (a bcrypt hash)", where)
 			case u.PasswordHashEnv != "" && !envName.MatchString(u.PasswordHashEnv):
-				return fmt.Errorf("%s.password_hash_env: %q is not an environment variable name (it names the variable, it does not hold the hash)", where, u.PasswordHashEnv)
+				return fmt.Errorf("%s.password_hash_env: not an environment variable name; it names the variable (like WARROOM_ALICE_HASH), it does not hold the hash", where)
 			}
 		case AuthToken:
 			if hasPw {

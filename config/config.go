@@ -373,7 +373,7 @@ func (s Secret) validate(where string) error {
 	case s.TokenEnv == "" && s.TokenFile == "":
 		return fmt.Errorf("%s: no token; set token_env (an environment variable) or token_file (a file holding it)", where)
 	case s.TokenEnv != "" && !envName.MatchString(s.TokenEnv):
-		return fmt.Errorf("%s.token_env: %q is not an environment variable name (it names the variable, it does not hold the token)", where, s.TokenEnv)
+		return fmt.Errorf("%s.token_env: not an environment variable name; it names the variable (like WARROOM_INGEST_TOKEN), it does not hold the token", where)
 	}
 	return nil
 }

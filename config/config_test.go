@@ -63,7 +63,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"dup_source.yaml":          `sources[1].name: "s" is used twice`,
 		"both_secrets.yaml":        `sources[0]: token_env and token_file both set; keep one`,
 		"no_secret.yaml":           `sources[0]: no token; set token_env (an environment variable) or token_file (a file holding it)`,
-		"secret_in_env_field.yaml": `sources[0].token_env: "s3cr3t-value!" is not an environment variable name (it names the variable, it does not hold the token)`,
+		"secret_in_env_field.yaml": `sources[0].token_env: not an environment variable name; it names the variable (like WARROOM_INGEST_TOKEN), it does not hold the token`,
 		"bad_window.yaml":          `line 4: "30 minutes" is not a duration; write it like 30m or 24h`,
 		"short_window.yaml":        `correlation.window: 10s; want between 1m and 168h`,
 		"bad_role.yaml":            `api.tokens[0].role: "root"; want viewer, responder, approver or admin`,
