@@ -17,7 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		c, err := Parse(doc)
 		if err != nil {
-			if strings.Contains(err.Error(), "xoxb-fuzzsecret") {
+			if strings.Contains(err.Error(), "pasted-fuzzsecret") {
 				t.Errorf("error repeats a secret: %v", err)
 			}
 			return

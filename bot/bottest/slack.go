@@ -114,7 +114,7 @@ type SlackResponse struct {
 // NewSlack starts a fake Slack with a bot token, an app-level token, a workspace and
 // the bot's user; it stops when the test ends.
 func NewSlack(t testing.TB) *SlackFake {
-	f := &SlackFake{t: t, BotToken: "xoxb-1111-2222-fakebottoken", AppToken: "xapp-1-A0001-3333-fakeapptoken",
+	f := &SlackFake{t: t, BotToken: "test-bot-token-not-a-secret", AppToken: "test-app-token-not-a-secret",
 		TeamID: "T0FAKE001", BotUserID: "U0WARROOM", channels: map[string]*SlackChannel{}, users: map[string]string{},
 		rate: map[string][]time.Duration{}, fail: map[string][]string{}, notify: make(chan struct{}, 1)}
 	f.users[f.BotUserID] = "warroom"

@@ -66,7 +66,7 @@ func TestSlackFakeRefusesWhatSlackRefuses(t *testing.T) {
 		args                      url.Values
 		code                      string
 	}{
-		{"wrong token", "auth.test", form, "xoxb-wrong", nil, "invalid_auth"},
+		{"wrong token", "auth.test", form, "test-wrong-token", nil, "invalid_auth"},
 		{"app token for a bot method", "auth.test", form, f.AppToken, nil, "invalid_auth"},
 		{"json body for a form method", "auth.test", "application/json", f.BotToken, nil, "invalid_form_data"},
 		{"unknown method", "chat.delete", form, f.BotToken, nil, "unknown_method"},

@@ -424,12 +424,12 @@ func TestChannelCreationIsPacedToTier2(t *testing.T) {
 // address (a test server or a local proxy).
 func TestPlainHTTPAPIURLIsRefusedOffLoopback(t *testing.T) {
 	h := newHarness(t, nil)
-	base := slackbot.Options{BotToken: "xoxb-1-2-abc", SigningSecret: secret, Store: h.st, Clock: h.clk,
+	base := slackbot.Options{BotToken: "test-bot-token-abc", SigningSecret: secret, Store: h.st, Clock: h.clk,
 		Log: slog.New(slog.DiscardHandler)}
 	for _, u := range []string{"http://slack-proxy.corp.example/api/", "http://10.0.0.8:8080/api/"} {
 		o := base
 		o.APIURL = u
-		if _, err := slackbot.New(o); err == nil || !strings.Contains(err.Error(), "https") || strings.Contains(err.Error(), "xoxb") {
+		if _, err := slackbot.New(o); err == nil || !strings.Contains(err.Error(), "https") || strings.Contains(err.Error(), "test-bot-token-abc") {
 			t.Errorf("api_url %s: %v; want a refusal naming https, without the token", u, err)
 		}
 	}

@@ -464,7 +464,7 @@ func TestSlackMissingSecretsAreNamed(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			env := map[string]string{"SET": "xoxb-secret-value", "WARROOM_INGEST_TOKEN": "i", "WARROOM_API_TOKEN": "a"}
+			env := map[string]string{"SET": "test-secret-value", "WARROOM_INGEST_TOKEN": "i", "WARROOM_API_TOKEN": "a"}
 			a, err := app.New(context.Background(), cfg, app.Options{Getenv: func(k string) string { return env[k] }, Log: app.NewLogger("error")})
 			if err == nil {
 				a.Close()
@@ -473,7 +473,7 @@ func TestSlackMissingSecretsAreNamed(t *testing.T) {
 			if err.Error() != c.want {
 				t.Errorf("error\n got %s\nwant %s", err, c.want)
 			}
-			if strings.Contains(err.Error(), "xoxb-secret-value") {
+			if strings.Contains(err.Error(), "test-secret-value") {
 				t.Error("the error repeats a secret")
 			}
 		})
