@@ -32,7 +32,7 @@ func TestInvalidAIConfigs(t *testing.T) {
 	}
 	errs := checkInvalid(t, "testdata/invalid_ai", want, func(b []byte) []byte { return append(b, sourcesBase...) })
 	for name, err := range errs {
-		if err != nil && strings.Contains(err.Error(), "sk-abc123") {
+		if err != nil && strings.Contains(err.Error(), "pasted-abc123") {
 			t.Errorf("%s: the error repeats the key: %v", name, err)
 		}
 	}

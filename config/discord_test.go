@@ -29,7 +29,7 @@ func TestInvalidDiscordConfigs(t *testing.T) {
 	}
 	errs := checkInvalid(t, "testdata/invalid_discord", want, func(b []byte) []byte { return append(b, discordBase...) })
 	for name, err := range errs {
-		if err != nil && strings.Contains(err.Error(), "MTA5.secret") {
+		if err != nil && strings.Contains(err.Error(), "pasted.discord.secret") {
 			t.Errorf("%s: the error shows the token: %v", name, err)
 		}
 	}

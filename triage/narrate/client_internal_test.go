@@ -18,7 +18,7 @@ func (a echoKeyAPI) CreateChatCompletion(context.Context, openai.ChatCompletionR
 // TestClientScrubsEchoedKey: a server that echoes the whole key back in its error
 // does not put the key in warroom's error.
 func TestClientScrubsEchoedKey(t *testing.T) {
-	const key = "sk-echoed-1234567890"
+	const key = "test-echoed-1234567890"
 	c := newClient(echoKeyAPI{key: key}, ClientOptions{Model: "m", APIKey: key})
 	_, err := c.Complete(context.Background(), Prompt{System: "s", User: "u"})
 	var apiErr *openai.APIError

@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	testKey   = "sk-test-0123456789"
+	testKey   = "test-key-0123456789"
 	testModel = "gpt-4o-mini"
 	template  = "SSH brute force from 203.0.113.45 (template)."
 )
@@ -410,7 +410,7 @@ func TestEngineRestart(t *testing.T) {
 func TestEngineLeaksNoKey(t *testing.T) {
 	var logs strings.Builder
 	r := newRig(t, openaitest.OK, func(co *narrate.ClientOptions, eo *narrate.Options) {
-		co.APIKey = "sk-wrong-key-0987654321"
+		co.APIKey = "test-wrong-key-0987654321"
 		eo.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	var refused []string
@@ -423,7 +423,7 @@ func TestEngineLeaksNoKey(t *testing.T) {
 	if !strings.Contains(logs.String(), "401") {
 		t.Errorf("the failure is not logged: %s", logs.String())
 	}
-	if strings.Contains(logs.String(), "sk-wrong-key-0987654321") || strings.Contains(logs.String(), testKey) {
+	if strings.Contains(logs.String(), "test-wrong-key-0987654321") || strings.Contains(logs.String(), testKey) {
 		t.Errorf("a key is in the logs: %s", logs.String())
 	}
 }
