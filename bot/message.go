@@ -3,6 +3,7 @@ package bot
 import (
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Message is one chat message in the platform-neutral model. Every text field is plain
@@ -52,6 +53,9 @@ type Narrative struct {
 	// Source is "template" or "ai"; Model names the model for "ai".
 	Source string `json:"source"`
 	Model  string `json:"model,omitempty"`
+	// NextAt, when set, is when the narrator expects a newer narrative (a change that
+	// must settle, the least interval between two): the rooms are synced again then.
+	NextAt time.Time `json:"-"`
 }
 
 // Narrative sources.

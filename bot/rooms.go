@@ -342,6 +342,9 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 					st.DueAt = t
 				}
 			}
+			if t := v.Narrative.NextAt; !t.IsZero() && inc.Status.Live() {
+				later(t)
+			}
 
 			// The opening message, edited in place; count-only changes wait.
 			if hash != st.OpeningHash {

@@ -35,6 +35,12 @@ type env struct {
 
 func newEnv(t *testing.T, path string, clk *clock.Fake, platforms ...bot.Platform) *env {
 	t.Helper()
+	return newEnvWith(t, path, clk, nil, platforms...)
+}
+
+// newEnvWith is newEnv with a last say on the bot's options.
+func newEnvWith(t *testing.T, path string, clk *clock.Fake, tune func(*bot.Options), platforms ...bot.Platform) *env {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "warroom.db")
 	}
@@ -56,11 +62,15 @@ func newEnv(t *testing.T, path string, clk *clock.Fake, platforms ...bot.Platfor
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bot.New(bot.Options{Store: st, Platforms: platforms, Clock: clk, Log: log, Events: pipe,
+	opts := bot.Options{Store: st, Platforms: platforms, Clock: clk, Log: log, Events: pipe,
 		Playbooks: suggesting(bot.NewPlaybookSet(set, st)), Backoff: bot.Backoff{Base: time.Second, Max: time.Minute},
 		Handler: bot.HandlerFunc(func(ctx context.Context, in bot.Interaction) bot.Reply {
 			return bot.Reply{Text: fmt.Sprintf("%s did %s%s on incident %d", in.User.Display(), in.Text, in.ActionID, in.IncidentID)}
-		})})
+		})}
+	if tune != nil {
+		tune(&opts)
+	}
+	b, err := bot.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,5 +603,31 @@ func TestMergeIsAnnouncedOnceInBothRooms(t *testing.T) {
 	}
 	if merged != 1 {
 		t.Errorf("%d rooms show a merged incident, want 1", merged)
+	}
+}
+
+// dueNarrator writes the template and says a newer narrative is due at at.
+type dueNarrator struct{ at time.Time }
+
+func (d dueNarrator) Narrate(_ context.Context, v *bot.View) (bot.Narrative, error) {
+	n := bot.TemplateNarrative(v)
+	n.NextAt = d.at
+	return n, nil
+}
+
+// TestRoomsResyncWhenTheNarrativeIsDue: when the narrator says a newer narrative is
+// due, the incident's rooms are due for a sync then, on the bot's clock.
+func TestRoomsResyncWhenTheNarrativeIsDue(t *testing.T) {
+	clk := clock.NewFake(t0.Add(10 * time.Minute))
+	at := clk.Now().Add(45 * time.Second)
+	e := newEnvWith(t, "", clk, func(o *bot.Options) { o.Narrator = dueNarrator{at: at} }, bottest.New(t, "slack"))
+	e.ingest(3, "172.16.5.10", model.SeverityMedium)
+	if due := e.sync(1); !due.Equal(at) {
+		t.Errorf("rooms due at %v; want %v, when the narrative is", due, at)
+	}
+	plain := newEnv(t, "", clock.NewFake(t0.Add(10*time.Minute)), bottest.New(t, "slack"))
+	plain.ingest(3, "172.16.5.10", model.SeverityMedium)
+	if due := plain.sync(1); due.Equal(at) {
+		t.Errorf("without a narrator the rooms are due at %v too", due)
 	}
 }

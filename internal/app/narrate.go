@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/warroom/warroom/bot"
@@ -41,12 +40,7 @@ func buildNarrator(env PlatformEnv) (bot.Narrator, error) {
 		return nil, err
 	}
 	a.Log.Info("ai: narratives written by a model", "model", ai.Model, "base_url", ai.BaseURL, "redact", ai.RedactOn())
-	return &Narrator{Engine: eng, set: set, alerts: a.Store, maxAlerts: ai.MaxAlerts, clk: env.Clock,
-		kick: func(id int64) {
-			if a.Bot != nil {
-				a.Bot.Kick(id)
-			}
-		}, timers: map[int64]time.Time{}}, nil
+	return &Narrator{Engine: eng, set: set, alerts: a.Store, maxAlerts: ai.MaxAlerts}, nil
 }
 
 // newNarrateEngine builds the narrative engine and loads the playbooks that ground
@@ -108,12 +102,6 @@ type Narrator struct {
 	set       *playbooks.Set
 	alerts    bot.AlertReader
 	maxAlerts int
-	clk       clock.Clock
-	// kick syncs an incident's rooms when its next narrative is due (timers, by
-	// incident: when each is set for).
-	kick   func(int64)
-	mu     sync.Mutex
-	timers map[int64]time.Time
 }
 
 var _ bot.Narrator = (*Narrator)(nil)
@@ -127,42 +115,21 @@ func (n *Narrator) Narrate(ctx context.Context, v *bot.View) (bot.Narrative, err
 		return tmpl, err
 	}
 	out := n.Engine.Current(ctx, f, tmpl.Text)
-	n.wake(v.Incident.ID)
+	// The rooms are synced again when the next narrative is due (a second after, so
+	// the engine sees it due), rather than at the next periodic sync.
+	var next time.Time
+	if at, ok := n.Engine.Due(v.Incident.ID); ok {
+		next = at.Add(time.Second)
+	}
 	if out.Source != narrate.SourceAI {
+		tmpl.NextAt = next
 		return tmpl, nil
 	}
 	text := out.Text
 	if out.Stale {
 		text += "\n(Written at " + out.At.UTC().Format("15:04 UTC") + "; the incident has changed since and an update is due.)"
 	}
-	return bot.Narrative{Text: bot.CleanText(text), Source: bot.NarrativeAI, Model: out.Model}, nil
-}
-
-// wake arranges for the incident's rooms to be synced when its next narrative is
-// due (a change that must settle, the least interval), so it is written then rather
-// than at the next periodic sync.
-func (n *Narrator) wake(id int64) {
-	if n.kick == nil || n.clk == nil {
-		return
-	}
-	at, ok := n.Engine.Due(id)
-	if !ok {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if t, set := n.timers[id]; set && !t.After(at) {
-		return
-	}
-	n.timers[id] = at
-	time.AfterFunc(max(at.Sub(n.clk.Now()), 0)+time.Second, func() {
-		n.mu.Lock()
-		if n.timers[id].Equal(at) {
-			delete(n.timers, id)
-		}
-		n.mu.Unlock()
-		n.kick(id)
-	})
+	return bot.Narrative{Text: bot.CleanText(text), Source: bot.NarrativeAI, Model: out.Model, NextAt: next}, nil
 }
 
 // Facts gathers the incident's facts from the room's view, its latest alerts and
