@@ -1,7 +1,7 @@
 // Command warroom is the ChatOps bot for network incident response: it receives alerts,
 // groups them into incidents and serves them over a JSON API and chat rooms.
 //
-//	warroom serve   --config F [--listen ADDR] [--db PATH]
+//	warroom serve   --config F [--listen ADDR] [--db PATH] [--pprof ADDR]
 //	warroom check   --config F
 //	warroom alert send --source NAME [--config F] FILE
 //	warroom incidents list|show ID [--config F]
@@ -45,7 +45,7 @@ var (
 const usage = `warroom: alerts in, incidents out, containment from chat.
 
 Usage:
-  warroom serve      --config FILE [--listen ADDR] [--db PATH]   run the server
+  warroom serve      --config FILE [--listen ADDR] [--db PATH] [--pprof ADDR]   run the server
   warroom check      --config FILE                               validate a configuration
   warroom alert send --source NAME [--config FILE] FILE          post a file of alerts to a running server
   warroom incidents  list [--status S] | show ID [--config FILE] list or show incidents
@@ -136,8 +136,14 @@ func serve(args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "configuration file")
 	listen := fs.String("listen", "", "listen address, overrides the config's listen")
 	db := fs.String("db", "", "SQLite file, overrides the config's database")
+	pprofAddr := fs.String("pprof", "", "serve Go runtime profiles on this loopback address (host:port), off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		if err := checkPprofAddr(*pprofAddr); err != nil {
+			return err
+		}
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -160,6 +166,14 @@ func serve(args []string, stderr io.Writer) error {
 	a, err := app.New(ctx, cfg, app.Options{})
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		addr, err := listenPprof(ctx, *pprofAddr, a.Log)
+		if err != nil {
+			a.Close()
+			return err
+		}
+		a.Log.Info("runtime profiles served", "addr", addr.String())
 	}
 	if len(a.Generated) > 0 {
 		abs, _ := filepath.Abs(a.GeneratedPath)
