@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/warroom/warroom/ingest"
-	"github.com/warroom/warroom/triage/model"
 )
 
 // IngestResponse is the body of a 202 from POST /api/v1/ingest/{source}.
@@ -34,7 +33,10 @@ type Rejected struct {
 	Error string `json:"error"`
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	bodyPool    = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	scratchPool = sync.Pool{New: func() any { return new(ingest.Scratch) }}
+)
 
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Clock.Now()
@@ -77,14 +79,23 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	items, err := src.Decoder.Decode(buf.Bytes(), ingest.Options{Source: src.Name, Rules: s.opts.Rules, Now: start})
+	// The scratch and the body go back to their pools only when this handler returns,
+	// after the alerts were stored and the answer written: nothing decoded from them
+	// is used after that (see ingest.Scratch).
+	scr := scratchPool.Get().(*ingest.Scratch)
+	defer func() {
+		if scr.Fits() {
+			scratchPool.Put(scr)
+		}
+	}()
+	items, err := src.Decoder.Decode(buf.Bytes(), ingest.Options{Source: src.Name, Rules: s.opts.Rules, Now: start, Scratch: scr})
 	if err != nil {
 		s.opts.Metrics.Rejected.WithLabelValues(src.Name).Inc()
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	resp := IngestResponse{Rejected: []Rejected{}}
-	alerts := make([]*model.Alert, 0, len(items))
+	alerts := scr.Alerts(len(items))
 	for i, it := range items {
 		switch {
 		case errors.Is(it.Err, ingest.ErrSkipped):

@@ -25,6 +25,10 @@ type Options struct {
 	Source string     // the configured source name, copied into each alert
 	Rules  *RuleTable // category overrides; nil uses only the format's own fields
 	Now    time.Time  // receive time, stamped as ReceivedAt
+
+	// Scratch, when set, lends the decoder memory to reuse; see Scratch for what the
+	// caller promises in return. Formats that do not use it allocate as usual.
+	Scratch *Scratch
 }
 
 // Decoder decodes one format. Decode returns an error only when the body as a whole

@@ -132,21 +132,25 @@ func (g *genericAlert) scan(s *scanner) error {
 }
 
 func (genericDecoder) Decode(body []byte, opts Options) ([]Item, error) {
-	elems, err := elements(body)
+	scr := opts.Scratch
+	elems, err := elementsInto(scr.elemBuf(), body)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]Item, len(elems))
-	slab := make([]model.Alert, len(elems))
-	raw := bodyCopy{src: body}
+	defer scr.keepElems(elems)
+	items, slab := scr.alloc(len(elems))
+	raw := bodyCopy{src: body, borrow: scr.borrowed()}
 	var (
 		sc   scanner
 		ents []genericEntity
 	)
 	for i, elem := range elems {
 		g := genericAlert{entities: ents[:0]}
+		g.labels.m = scr.labelMap(i)
 		a := &slab[i]
-		if err := decodeGeneric(&sc, elem, &g, a, opts); err != nil {
+		err := decodeGeneric(&sc, elem, &g, a, opts)
+		scr.keepLabels(i, g.labels.m)
+		if err != nil {
 			items[i].Err = err
 			continue
 		}
@@ -220,7 +224,7 @@ func decodeGeneric(sc *scanner, elem []byte, g *genericAlert, a *model.Alert, op
 	}
 	a.Entities = es.list
 	g.labels.note("description", g.description)
-	a.Labels = g.labels.m
+	a.Labels = labelsOf(g.labels.m)
 
 	var fp fingerprinter
 	fp.str("generic").str(opts.Source)

@@ -63,24 +63,29 @@ var errEmptyBody = errors.New("empty body: want at least one JSON object")
 // elements splits a body holding JSON objects into one slice per element: the elements
 // of a JSON array, or the non-blank lines of NDJSON. A body holding a single object
 // spread over several lines (pretty-printed JSON) is one element. The slices alias body.
-func elements(body []byte) ([][]byte, error) {
+func elements(body []byte) ([][]byte, error) { return elementsInto(nil, body) }
+
+// elementsInto is elements appending to out (reused when it has room).
+func elementsInto(out [][]byte, body []byte) ([][]byte, error) {
 	b := trimSpace(bytes.TrimPrefix(body, utf8BOM))
 	if len(b) == 0 {
 		return nil, errEmptyBody
 	}
 	if b[0] == '[' {
-		return splitArray(b)
+		return splitArray(out, b)
 	}
-	lines := splitLines(b)
+	lines := splitLines(out, b)
 	if len(lines) > 1 && b[0] == '{' && !json.Valid(lines[0]) && json.Valid(b) {
-		return [][]byte{b}, nil
+		return append(lines[:0], b), nil
 	}
 	return lines, nil
 }
 
-// splitLines returns the non-blank lines of b, trimmed of surrounding whitespace.
-func splitLines(b []byte) [][]byte {
-	out := make([][]byte, 0, bytes.Count(b, []byte{'\n'})+1)
+// splitLines appends the non-blank lines of b, trimmed of surrounding whitespace, to out.
+func splitLines(out [][]byte, b []byte) [][]byte {
+	if n := bytes.Count(b, []byte{'\n'}) + 1; cap(out) < n {
+		out = make([][]byte, 0, n)
+	}
 	for len(b) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -99,8 +104,8 @@ func splitLines(b []byte) [][]byte {
 // malformed element is reported on its own and the others still decode. Only a broken
 // array structure (unbalanced brackets, an unterminated string, data after the closing
 // bracket) fails the whole body.
-func splitArray(b []byte) ([][]byte, error) {
-	var out [][]byte
+func splitArray(out [][]byte, b []byte) ([][]byte, error) {
+	out = out[:0]
 	i := 1
 	for {
 		i = skipSpace(b, i)
@@ -980,15 +985,20 @@ func rawOf(item []byte) json.RawMessage {
 }
 
 // bodyCopy copies a body once, lazily, so that alerts' Raw fields can share one
-// allocation without aliasing a buffer the caller may reuse.
+// allocation without aliasing a buffer the caller may reuse. With borrow set (the
+// caller lent a Scratch and keeps the body unchanged) Raw aliases the body itself.
 type bodyCopy struct {
 	src, dst []byte
+	borrow   bool
 }
 
 // raw returns the alert's Raw for elem, a subslice of src.
 func (c *bodyCopy) raw(elem []byte) json.RawMessage {
 	if len(elem) > model.RawCap {
 		return rawOf(elem)
+	}
+	if c.borrow {
+		return json.RawMessage(elem[:len(elem):len(elem)])
 	}
 	if c.dst == nil {
 		c.dst = bytes.Clone(c.src)

@@ -35,6 +35,7 @@ func (suricataDecoder) ContentTypes() []string {
 // eveEvent holds the EVE fields warroom reads. Strings that repeat across events
 // (signature, protocol, interface, sensor) are interned; timestamp aliases the input.
 type eveEvent struct {
+	labels      map[string]string // a labels map to reuse (see Scratch), or nil
 	timestamp   []byte
 	flowID      int64
 	inIface     string
@@ -123,14 +124,15 @@ func (ev *eveEvent) scanAlert(s *scanner) func([]byte) error {
 }
 
 func (suricataDecoder) Decode(body []byte, opts Options) ([]Item, error) {
-	elems, err := elements(body)
+	scr := opts.Scratch
+	elems, err := elementsInto(scr.elemBuf(), body)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]Item, len(elems))
-	slab := make([]model.Alert, len(elems))
-	ents := make([]model.Entity, entitiesPerAlert*len(elems))
-	raw := bodyCopy{src: body}
+	defer scr.keepElems(elems)
+	items, slab := scr.alloc(len(elems))
+	ents := scr.entities(entitiesPerAlert * len(elems))
+	raw := bodyCopy{src: body, borrow: scr.borrowed()}
 	var (
 		ev eveEvent
 		sc scanner
@@ -143,7 +145,10 @@ func (suricataDecoder) Decode(body []byte, opts Options) ([]Item, error) {
 		ev = eveEvent{}
 		a := &slab[i]
 		a.Entities = slabEntities(ents, i)
-		if err := decodeSuricata(&sc, line, &ev, a, opts.Source); err != nil {
+		ev.labels = scr.labelMap(i)
+		err := decodeSuricata(&sc, line, &ev, a, opts.Source)
+		scr.keepLabels(i, ev.labels)
+		if err != nil {
 			items[i].Err = err
 			continue
 		}
@@ -203,7 +208,8 @@ func decodeSuricata(sc *scanner, line []byte, ev *eveEvent, a *model.Alert, sour
 	a.Severity = suricataSeverity(ev.severity)
 	a.Category = suricataCategory(ev.signature, ev.category)
 
-	l := labels{m: make(map[string]string, 8)}
+	l := labels{m: ev.labels}
+	defer func() { ev.labels = l.m }()
 	for _, kv := range [...][2]string{
 		{"proto", ev.proto},
 		{"dest_port", portString(ev.destPort)},
@@ -216,7 +222,7 @@ func decodeSuricata(sc *scanner, line []byte, ev *eveEvent, a *model.Alert, sour
 			return err
 		}
 	}
-	a.Labels = l.m
+	a.Labels = labelsOf(l.m)
 	var fp fingerprinter
 	fp.str("suricata").str(source).str(ev.host).int(ev.flowID).str(a.SourceRef).bytes(ev.timestamp).
 		str(ev.srcIP).int(ev.srcPort).str(ev.destIP).int(ev.destPort)
