@@ -437,7 +437,8 @@ func category(a *model.Alert) model.Category {
 }
 
 // updatePeers records each party's peers: the parties on other sides (observers are
-// not peers of sources and destinations), on the party's own key and on its scoped key.
+// not peers of sources and destinations), on the party's own key and, where the scoped
+// key may fan out (the only scoped keys whose peers hub reads), on its scoped key.
 func (e *Engine) updatePeers(ps []party, t int64) {
 	for i := range ps {
 		p := &ps[i]
@@ -450,7 +451,7 @@ func (e *Engine) updatePeers(ps []party, t int64) {
 				continue
 			}
 			e.addPeer(p.e, q.h, t)
-			if p.sc != nil {
+			if p.sc != nil && p.sc.fanOK {
 				e.addPeer(p.sc, q.h, t)
 			}
 		}
