@@ -54,6 +54,14 @@ func (h *hub) unsubscribe(s *subscriber) {
 	}
 }
 
+// idle reports whether no page is subscribed: nothing need be rendered for the live
+// updates, since a page that opens later renders what is current.
+func (h *hub) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) == 0
+}
+
 func (h *hub) publish(ev event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

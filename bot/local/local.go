@@ -286,6 +286,9 @@ const roomsDelay = 200 * time.Millisecond
 
 // publishRooms sends the room list to every open page, shortly.
 func (c *Chat) publishRooms(context.Context) {
+	if c.hub.idle() {
+		return
+	}
 	c.roomsMu.Lock()
 	defer c.roomsMu.Unlock()
 	if c.roomsTimer != nil {
@@ -295,6 +298,9 @@ func (c *Chat) publishRooms(context.Context) {
 		c.roomsMu.Lock()
 		c.roomsTimer = nil
 		c.roomsMu.Unlock()
+		if c.hub.idle() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		html, err := c.roomsFragment(ctx, "")
@@ -309,6 +315,9 @@ func (c *Chat) publishRooms(context.Context) {
 // publishMessage sends a new or changed message to every open page, and the room list
 // (whose severities and statuses may have changed with it).
 func (c *Chat) publishMessage(ctx context.Context, m *store.LocalMessage) {
+	if c.hub.idle() {
+		return
+	}
 	room, html, err := c.messageFragment(ctx, m)
 	if err != nil {
 		c.log.Warn("web chat: render a message", "id", m.ID, "err", err)
