@@ -34,6 +34,7 @@ type Store interface {
 	Actions(ctx context.Context, incidentID int64) ([]*model.Action, error)
 	IncidentCommander(ctx context.Context, incidentID int64) (string, error)
 	ChatAlertStats(ctx context.Context, incidentID, afterAlertID int64) (*store.ChatAlertStats, error)
+	ChatAlertStatsSince(ctx context.Context, incidentID int64, prev *store.ChatAlertStats) (*store.ChatAlertStats, error)
 	ChatRooms(ctx context.Context, platform string, openOnly bool) ([]*store.ChatRoom, error)
 	ChatRoomByID(ctx context.Context, platform, roomID string) (*store.ChatRoom, error)
 }
@@ -104,6 +105,36 @@ type Bot struct {
 	quiet  map[int64]bool
 	synced map[int64]syncedState
 	kick   chan struct{}
+
+	// stats holds the alert statistics each incident's last sync read, so that the
+	// next reads only the alerts since (store.ChatAlertStatsSince).
+	statsMu sync.Mutex
+	stats   map[int64]*store.ChatAlertStats
+}
+
+// maxCachedStats bounds the incidents whose alert statistics are kept between syncs;
+// past it the cache starts over.
+const maxCachedStats = 2048
+
+// alertStats returns the statistics of all the incident's alerts, reading only the
+// alerts since its previous call where it can.
+func (b *Bot) alertStats(ctx context.Context, incidentID int64) (*store.ChatAlertStats, error) {
+	b.statsMu.Lock()
+	prev := b.stats[incidentID]
+	b.statsMu.Unlock()
+	st, err := b.st.ChatAlertStatsSince(ctx, incidentID, prev)
+	if err != nil {
+		return nil, err
+	}
+	b.statsMu.Lock()
+	if b.stats == nil || len(b.stats) >= maxCachedStats {
+		b.stats = map[int64]*store.ChatAlertStats{}
+	}
+	if cur := b.stats[incidentID]; cur == nil || cur.MaxID <= st.MaxID {
+		b.stats[incidentID] = st
+	}
+	b.statsMu.Unlock()
+	return st, nil
 }
 
 // syncedState is what the last sync of an incident saw, to tell count-only changes

@@ -15,7 +15,8 @@ import (
 	"github.com/warroom/warroom/triage/model"
 )
 
-// countingStore counts full syncs (each reads the alert statistics once per sync).
+// countingStore counts full syncs (each reads the statistics of all the incident's
+// alerts once per sync).
 type countingStore struct {
 	*store.SQLite
 	syncs atomic.Int64
@@ -26,6 +27,11 @@ func (c *countingStore) ChatAlertStats(ctx context.Context, id, after int64) (*s
 		c.syncs.Add(1)
 	}
 	return c.SQLite.ChatAlertStats(ctx, id, after)
+}
+
+func (c *countingStore) ChatAlertStatsSince(ctx context.Context, id int64, prev *store.ChatAlertStats) (*store.ChatAlertStats, error) {
+	c.syncs.Add(1)
+	return c.SQLite.ChatAlertStatsSince(ctx, id, prev)
 }
 
 // nullPlatform accepts everything.

@@ -152,7 +152,7 @@ func (b *Bot) buildView(ctx context.Context, inc *model.Incident) (*View, []mode
 	if v.Commander, err = b.st.IncidentCommander(ctx, inc.ID); err != nil {
 		return nil, nil, err
 	}
-	if v.Stats, err = b.st.ChatAlertStats(ctx, inc.ID, 0); err != nil {
+	if v.Stats, err = b.alertStats(ctx, inc.ID); err != nil {
 		return nil, nil, err
 	}
 	if v.Actions, err = b.st.Actions(ctx, inc.ID); err != nil {

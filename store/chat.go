@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/warroom/warroom/triage/model"
@@ -180,6 +182,12 @@ type ChatReader interface {
 	IncidentCommander(ctx context.Context, incidentID int64) (string, error)
 	// ChatAlertStats summarizes the incident's alerts with id > afterAlertID.
 	ChatAlertStats(ctx context.Context, incidentID, afterAlertID int64) (*ChatAlertStats, error)
+	// ChatAlertStatsSince answers what ChatAlertStats(ctx, incidentID, 0) would, from
+	// prev (an earlier answer for the same incident, or nil) and the alerts newer than
+	// prev.MaxID, so that its cost follows the new alerts rather than the incident's
+	// size. It counts everything again when prev listed the full 50 rules or when the
+	// incident holds alerts prev missed that are not newer (moved in by a merge).
+	ChatAlertStatsSince(ctx context.Context, incidentID int64, prev *ChatAlertStats) (*ChatAlertStats, error)
 	LocalRooms(ctx context.Context) ([]*LocalRoom, error)
 	// LocalRoom finds a web chat room by name, or ErrNotFound.
 	LocalRoom(ctx context.Context, name string) (*LocalRoom, error)
@@ -692,8 +700,108 @@ func (s *SQLite) IncidentCommander(ctx context.Context, incidentID int64) (strin
 }
 
 func (s *SQLite) ChatAlertStats(ctx context.Context, incidentID, afterAlertID int64) (*ChatAlertStats, error) {
-	st := &ChatAlertStats{}
+	var st *ChatAlertStats
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = chatAlertStats(ctx, tx, incidentID, afterAlertID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("summarize the alerts of incident %d: %w", incidentID, err)
+	}
+	return st, nil
+}
+
+func (s *SQLite) ChatAlertStatsSince(ctx context.Context, incidentID int64, prev *ChatAlertStats) (*ChatAlertStats, error) {
+	var st *ChatAlertStats
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if prev == nil || len(prev.Rules) >= maxStatsRules {
+			st, err = chatAlertStats(ctx, tx, incidentID, 0)
+			return err
+		}
+		var count int
+		if err := tx.QueryRowContext(ctx, "SELECT alert_count FROM incidents WHERE id = ?", incidentID).Scan(&count); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		add, err := chatAlertStats(ctx, tx, incidentID, prev.MaxID)
+		if err != nil {
+			return err
+		}
+		if st = mergeAlertStats(prev, add); st != nil && st.Total == count {
+			return nil
+		}
+		// Alerts prev did not see and that are not newer than it: moved in by a
+		// merge. Count everything again.
+		st, err = chatAlertStats(ctx, tx, incidentID, 0)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("summarize the alerts of incident %d: %w", incidentID, err)
+	}
+	return st, nil
+}
+
+// maxStatsRules is how many rules ChatAlertStats lists.
+const maxStatsRules = 50
+
+// mergeAlertStats combines the statistics of an incident's alerts up to prev.MaxID
+// with those of the alerts after it, or returns nil when add's rule list was cut (the
+// merged list could then be wrong). Neither argument is modified.
+func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
+	if len(add.Rules) >= maxStatsRules {
+		return nil
+	}
+	out := &ChatAlertStats{Total: prev.Total + add.Total, First: prev.First, Last: prev.Last, MaxID: max(prev.MaxID, add.MaxID)}
+	if out.First.IsZero() || (!add.First.IsZero() && add.First.Before(out.First)) {
+		out.First = add.First
+	}
+	if add.Last.After(out.Last) {
+		out.Last = add.Last
+	}
+	out.Rules = append(make([]RuleCount, 0, len(prev.Rules)+len(add.Rules)), prev.Rules...)
+	for _, r := range add.Rules {
+		i := slices.IndexFunc(out.Rules, func(o RuleCount) bool { return o.Rule == r.Rule })
+		if i < 0 {
+			out.Rules = append(out.Rules, r)
+			continue
+		}
+		o := &out.Rules[i]
+		o.Count += r.Count
+		if o.First.IsZero() || (!r.First.IsZero() && r.First.Before(o.First)) {
+			o.First = r.First
+		}
+		if r.Last.After(o.Last) {
+			o.Last = r.Last
+		}
+		o.MaxSeverity = max(o.MaxSeverity, r.MaxSeverity)
+		o.MaxID = max(o.MaxID, r.MaxID)
+	}
+	slices.SortStableFunc(out.Rules, func(a, b RuleCount) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Rule, b.Rule)
+	})
+	if len(out.Rules) > maxStatsRules {
+		out.Rules = out.Rules[:maxStatsRules]
+	}
+	out.Links = append([]string(nil), prev.Links...)
+	for _, u := range add.Links {
+		if len(out.Links) < 5 && !slices.Contains(out.Links, u) {
+			out.Links = append(out.Links, u)
+		}
+	}
+	return out
+}
+
+// chatAlertStats is ChatAlertStats inside a read transaction.
+func chatAlertStats(ctx context.Context, tx *sql.Tx, incidentID, afterAlertID int64) (*ChatAlertStats, error) {
+	st := &ChatAlertStats{}
+	err := func() error {
 		rows, err := tx.QueryContext(ctx, "SELECT rule, COUNT(*), MIN(event_time), MAX(event_time), MAX(severity), MAX(id) FROM alerts"+
 			" WHERE incident_id = ? AND id > ? GROUP BY rule ORDER BY COUNT(*) DESC, rule", incidentID, afterAlertID)
 		if err != nil {
@@ -718,7 +826,7 @@ func (s *SQLite) ChatAlertStats(ctx context.Context, incidentID, afterAlertID in
 				st.Last = rc.Last
 			}
 			st.MaxID = max(st.MaxID, rc.MaxID)
-			if len(st.Rules) < 50 {
+			if len(st.Rules) < maxStatsRules {
 				st.Rules = append(st.Rules, rc)
 			}
 		}
@@ -739,9 +847,9 @@ func (s *SQLite) ChatAlertStats(ctx context.Context, incidentID, afterAlertID in
 			st.Links = append(st.Links, u)
 		}
 		return lrows.Err()
-	})
+	}()
 	if err != nil {
-		return nil, fmt.Errorf("summarize the alerts of incident %d: %w", incidentID, err)
+		return nil, err
 	}
 	return st, nil
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -272,4 +274,83 @@ func TestChatReadsNullColumns(t *testing.T) {
 	if rooms, err := s.LocalRooms(context.Background()); err != nil || len(rooms) != 1 || rooms[0].ArchivedAt != nil {
 		t.Fatalf("local rooms with NULL archived_at: %+v %v", rooms, err)
 	}
+}
+
+// TestChatAlertStatsSinceEqualsAFullCount: statistics carried forward from an earlier
+// answer equal a full count, after new alerts of known and new rules, after a merge
+// moved older alerts in, and past 50 rules.
+func TestChatAlertStatsSinceEqualsAFullCount(t *testing.T) {
+	s := openChatStore(t, "")
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	count := map[int64]int{}
+	seq := 0
+	// add stores n alerts of rule in incident inc (with the incident row's count).
+	add := func(inc int64, rule, url string, n int) {
+		t.Helper()
+		var alerts []*model.Alert
+		for range n {
+			seq++
+			a := testAlert(seq)
+			a.IncidentID, a.Rule, a.URL = inc, rule, url
+			a.EventTime = t0.Add(time.Duration(seq%7) * time.Minute) // not in id order
+			a.Severity = model.Severity(1 + seq%5)
+			alerts = append(alerts, a)
+		}
+		count[inc] += n
+		submit(t, s, func(tx Tx) error {
+			for _, a := range alerts {
+				a.ID = tx.NextAlertID()
+			}
+			if err := tx.InsertAlerts(alerts); err != nil {
+				return err
+			}
+			return tx.UpsertIncident(&model.Incident{ID: inc, Number: model.IncidentNumber(inc), Status: model.StatusOpen,
+				Kind: model.KindNormal, AlertCount: count[inc], OpenedAt: t0})
+		})
+	}
+	check := func(step string, prev *ChatAlertStats) *ChatAlertStats {
+		t.Helper()
+		got, err := s.ChatAlertStatsSince(ctx, 3, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.ChatAlertStats(ctx, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n since %+v\n full  %+v", step, got, want)
+		}
+		return got
+	}
+	add(3, "ET SCAN Nmap", "", 4)
+	add(3, "ET POLICY SSH", "https://siem.example/a/1", 2)
+	st := check("first, from nothing", nil)
+	add(3, "ET POLICY SSH", "https://siem.example/a/2", 5) // overtakes the first rule
+	add(3, "ET EXPLOIT Log4j", "https://siem.example/a/1", 1)
+	st = check("new alerts of known and new rules", st)
+	st = check("nothing new", st)
+
+	add(7, "ET TROJAN Beacon", "https://siem.example/b/1", 3) // older than what comes next in 3
+	add(3, "ET SCAN Nmap", "", 1)
+	st = check("before the merge", st)
+	submit(t, s, func(tx Tx) error { // incident 7 merged into 3
+		count[3] += count[7]
+		if err := tx.MoveAlerts(7, 3); err != nil {
+			return err
+		}
+		return tx.UpsertIncident(&model.Incident{ID: 3, Number: model.IncidentNumber(3), Status: model.StatusOpen,
+			Kind: model.KindNormal, AlertCount: count[3], OpenedAt: t0})
+	})
+	st = check("after a merge moved older alerts in", st)
+	if st.Total != count[3] {
+		t.Fatalf("total %d, want %d", st.Total, count[3])
+	}
+	for i := range 55 {
+		add(3, fmt.Sprintf("rule %02d", i), "", 1)
+	}
+	st = check("past 50 rules", st)
+	add(3, "rule 54", "", 2)
+	check("with a cut rule list", st)
 }
