@@ -755,13 +755,8 @@ func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
 	if len(add.Rules) >= maxStatsRules {
 		return nil
 	}
-	out := &ChatAlertStats{Total: prev.Total + add.Total, First: prev.First, Last: prev.Last, MaxID: max(prev.MaxID, add.MaxID)}
-	if out.First.IsZero() || (!add.First.IsZero() && add.First.Before(out.First)) {
-		out.First = add.First
-	}
-	if add.Last.After(out.Last) {
-		out.Last = add.Last
-	}
+	out := &ChatAlertStats{Total: prev.Total + add.Total, MaxID: max(prev.MaxID, add.MaxID)}
+	out.First, out.Last = widenSpan(prev.First, prev.Last, add.First, add.Last)
 	out.Rules = append(make([]RuleCount, 0, len(prev.Rules)+len(add.Rules)), prev.Rules...)
 	for _, r := range add.Rules {
 		i := slices.IndexFunc(out.Rules, func(o RuleCount) bool { return o.Rule == r.Rule })
@@ -771,12 +766,7 @@ func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
 		}
 		o := &out.Rules[i]
 		o.Count += r.Count
-		if o.First.IsZero() || (!r.First.IsZero() && r.First.Before(o.First)) {
-			o.First = r.First
-		}
-		if r.Last.After(o.Last) {
-			o.Last = r.Last
-		}
+		o.First, o.Last = widenSpan(o.First, o.Last, r.First, r.Last)
 		o.MaxSeverity = max(o.MaxSeverity, r.MaxSeverity)
 		o.MaxID = max(o.MaxID, r.MaxID)
 	}
@@ -796,6 +786,18 @@ func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
 		}
 	}
 	return out
+}
+
+// widenSpan returns the span from first to last widened to take in f..l; a zero
+// first time stands for none.
+func widenSpan(first, last, f, l time.Time) (time.Time, time.Time) {
+	if first.IsZero() || (!f.IsZero() && f.Before(first)) {
+		first = f
+	}
+	if l.After(last) {
+		last = l
+	}
+	return first, last
 }
 
 // chatAlertStats is ChatAlertStats inside a read transaction.
@@ -819,12 +821,7 @@ func chatAlertStats(ctx context.Context, tx *sql.Tx, incidentID, afterAlertID in
 			}
 			rc.First, rc.Last, rc.MaxSeverity = timeFrom(first), timeFrom(last), model.Severity(sev)
 			st.Total += rc.Count
-			if st.First.IsZero() || (!rc.First.IsZero() && rc.First.Before(st.First)) {
-				st.First = rc.First
-			}
-			if rc.Last.After(st.Last) {
-				st.Last = rc.Last
-			}
+			st.First, st.Last = widenSpan(st.First, st.Last, rc.First, rc.Last)
 			st.MaxID = max(st.MaxID, rc.MaxID)
 			if len(st.Rules) < maxStatsRules {
 				st.Rules = append(st.Rules, rc)
