@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -74,5 +76,47 @@ func FuzzScanner(f *testing.F) {
 			return // encoding/json allows deeper nesting than the scanner
 		}
 		checkScannerAgainstJSON(t, in)
+	})
+}
+
+// FuzzScratchMatchesFresh decodes a body with a Scratch that already decoded another
+// body, and checks the result equals decoding it into fresh memory: nothing of the
+// earlier body (labels, entities, raw bytes, errors) may show through.
+func FuzzScratchMatchesFresh(f *testing.F) {
+	gen, sur := readFixture(f, "generic.json"), readFixture(f, "suricata-eve.ndjson")
+	f.Add(gen, []byte(`{"rule":"r","severity":"low","event_time":"2026-11-20T09:00:00Z"}`), "generic")
+	f.Add(sur, sur[:len(sur)/2], "suricata")
+	f.Add(readFixture(f, "suricata-eve-array.json"), sur, "suricata")
+	f.Fuzz(func(t *testing.T, first, second []byte, format string) {
+		if format != "generic" && format != "suricata" {
+			return
+		}
+		d, _ := Lookup(format)
+		render := func(items []Item, err error) string {
+			if err != nil {
+				return "error: " + err.Error()
+			}
+			var b strings.Builder
+			for i, it := range items {
+				if it.Err != nil {
+					fmt.Fprintf(&b, "%d: %v\n", i, it.Err)
+					continue
+				}
+				j, err := json.Marshal(it.Alert)
+				if err != nil {
+					t.Fatalf("item %d: %v", i, err)
+				}
+				fmt.Fprintf(&b, "%d: %s\n", i, j)
+			}
+			return b.String()
+		}
+		want := render(d.Decode(bytes.Clone(second), testOpts()))
+		var scr Scratch
+		opts := testOpts()
+		opts.Scratch = &scr
+		d.Decode(bytes.Clone(first), opts)
+		if got := render(d.Decode(bytes.Clone(second), opts)); got != want {
+			t.Fatalf("with a used scratch:\n%s\nfresh:\n%s", got, want)
+		}
 	})
 }
