@@ -83,11 +83,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	// after the alerts were stored and the answer written: nothing decoded from them
 	// is used after that (see ingest.Scratch).
 	scr := scratchPool.Get().(*ingest.Scratch)
-	defer func() {
-		if scr.Fits() {
-			scratchPool.Put(scr)
-		}
-	}()
+	defer scratchPool.Put(scr) // bounded: a Scratch keeps at most ingest.MaxScratchAlerts alerts' memory
 	items, err := src.Decoder.Decode(buf.Bytes(), ingest.Options{Source: src.Name, Rules: s.opts.Rules, Now: start, Scratch: scr})
 	if err != nil {
 		s.opts.Metrics.Rejected.WithLabelValues(src.Name).Inc()

@@ -25,12 +25,6 @@ type Scratch struct {
 // decoded into fresh memory, so one large request does not pin its size in a pool.
 const MaxScratchAlerts = 1024
 
-// Fits reports whether the Scratch holds no more than MaxScratchAlerts alerts' worth of
-// memory, so it is worth keeping in a pool.
-func (s *Scratch) Fits() bool {
-	return s != nil && cap(s.slab) <= MaxScratchAlerts && cap(s.elems) <= MaxScratchAlerts
-}
-
 // Alerts returns an empty slice of alert pointers with room for n, reused.
 func (s *Scratch) Alerts(n int) []*model.Alert {
 	if s == nil || n > MaxScratchAlerts {
