@@ -85,12 +85,8 @@ func New(cfg Config, env connectors.Env) (*CheckPoint, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
-		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
-		Logger:          env.Logger,
-		InsecureWarning: "checkpoint: insecure_skip_verify is set: the management server's certificate is not checked, so anyone on the path can read the credentials",
-		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
-	})
+	client, err := vendorhttp.ConnectorClient("checkpoint", "the management server", vendorhttp.Endpoint{
+		URL: cfg.URL, CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout}, env)
 	if err != nil {
 		return nil, err
 	}

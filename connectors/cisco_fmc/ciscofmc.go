@@ -105,12 +105,8 @@ func New(cfg Config, env connectors.Env) (*FMC, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
-		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
-		Logger:          env.Logger,
-		InsecureWarning: "cisco_fmc: insecure_skip_verify is set: the Management Center's certificate is not checked, so anyone on the path can read the credentials",
-		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
-	})
+	client, err := vendorhttp.ConnectorClient("cisco_fmc", "the Management Center", vendorhttp.Endpoint{
+		URL: cfg.URL, CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout}, env)
 	if err != nil {
 		return nil, err
 	}

@@ -73,12 +73,8 @@ func New(cfg Config, env connectors.Env) (*FortiGate, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
-		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
-		Logger:          env.Logger,
-		InsecureWarning: "fortigate: insecure_skip_verify is set: the FortiGate's certificate is not verified; set ca_file instead",
-		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
-	})
+	client, err := vendorhttp.ConnectorClient("fortigate", "the FortiGate", vendorhttp.Endpoint{
+		URL: cfg.URL, CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout}, env)
 	if err != nil {
 		return nil, err
 	}

@@ -77,12 +77,8 @@ func New(cfg Config, env connectors.Env) (*Meraki, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
-		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
-		Logger:          env.Logger,
-		InsecureWarning: "meraki: insecure_skip_verify is set: the Dashboard API's certificate is not checked, so anyone on the path can read the API key",
-		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.BaseURL)},
-	})
+	client, err := vendorhttp.ConnectorClient("meraki", "the Dashboard API", vendorhttp.Endpoint{
+		URL: cfg.BaseURL, CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout}, env)
 	if err != nil {
 		return nil, err
 	}

@@ -70,12 +70,8 @@ func New(cfg Config, env connectors.Env) (*Firewall, error) {
 		return nil, err
 	}
 	env = env.WithDefaults()
-	client, err := vendorhttp.NewClient(vendorhttp.ClientConfig{
-		CAFile: cfg.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout,
-		Logger:          env.Logger,
-		InsecureWarning: "opnsense: insecure_skip_verify is set: the firewall's certificate is not verified; set ca_file instead",
-		InsecureAttrs:   []any{"connector", env.Name, "url", vendorhttp.RedactURL(cfg.URL)},
-	})
+	client, err := vendorhttp.ConnectorClient("opnsense", "the firewall", vendorhttp.Endpoint{
+		URL: cfg.URL, CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout}, env)
 	if err != nil {
 		return nil, err
 	}

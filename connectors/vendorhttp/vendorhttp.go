@@ -300,3 +300,26 @@ func stripQuery(s string) string {
 	}
 	return s
 }
+
+// Endpoint is the part of a vendor connector's configuration its HTTPS client is
+// built from.
+type Endpoint struct {
+	URL                string
+	CAFile             string
+	InsecureSkipVerify bool
+	Timeout            time.Duration
+}
+
+// ConnectorClient returns the HTTP client of the connector type name ("panos") for e,
+// reading ca_file through env. With insecure_skip_verify it logs one warning to env's
+// logger, naming the connector, its redacted URL and peer: whose certificate goes
+// unchecked ("the firewall").
+func ConnectorClient(name, peer string, e Endpoint, env connectors.Env) (*http.Client, error) {
+	return NewClient(ClientConfig{
+		CAFile: e.CAFile, ReadFile: env.ReadFile, InsecureSkipVerify: e.InsecureSkipVerify, Timeout: e.Timeout,
+		Logger: env.Logger,
+		InsecureWarning: name + ": insecure_skip_verify is set: " + peer +
+			"'s certificate is not checked, so anyone on the path can read the credentials; set ca_file instead",
+		InsecureAttrs: []any{"connector", env.Name, "url", RedactURL(e.URL)},
+	})
+}

@@ -264,3 +264,26 @@ func TestSleepReturnsWhenTheContextEnds(t *testing.T) {
 		t.Errorf("Sleep on a cancelled context = %v", err)
 	}
 }
+
+func TestConnectorClientWarnsOnceWithoutSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	env := connectors.Env{Name: "edge-fw", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	_, err := ConnectorClient("panos", "the firewall", Endpoint{URL: "https://fw.example/api/?key=test-secret",
+		InsecureSkipVerify: true, Timeout: time.Second}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `level=WARN msg="panos: insecure_skip_verify is set: the firewall's certificate is not checked, so anyone on the path can read the credentials; set ca_file instead" connector=edge-fw url=https://fw.example/api/`
+	if got := strings.TrimSpace(logs.String()); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 0 || strings.Contains(got, "test-secret") {
+		t.Errorf("log %q, want one line ending %q", got, want)
+	}
+	logs.Reset()
+	if _, err := ConnectorClient("panos", "the firewall", Endpoint{URL: "https://fw.example", Timeout: time.Second}, env); err != nil || logs.Len() != 0 {
+		t.Errorf("checked certificates: err %v, log %q", err, logs.String())
+	}
+	_, err = ConnectorClient("panos", "the firewall", Endpoint{URL: "https://fw.example", CAFile: "/nonexistent/ca.pem"},
+		connectors.Env{ReadFile: func(string) ([]byte, error) { return nil, fs.ErrNotExist }})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/ca.pem") {
+		t.Errorf("missing ca_file: %v", err)
+	}
+}
