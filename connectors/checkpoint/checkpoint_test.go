@@ -54,7 +54,7 @@ func TestConformance(t *testing.T) {
 	connectortest.RunVendorConformance(t, func(t *testing.T, env connectors.Env) connectortest.VendorSubject {
 		f := connectortest.NewCheckPoint(t)
 		c := newConn(t, f, "policy_package: Standard\ninstall_targets: [gw-edge-1]\n", env)
-		return connectortest.VendorSubject{Subject: connectortest.Subject{Connector: c, Secrets: allSecrets}, Faults: f, Mutations: f.Mutations}
+		return connectortest.VendorSubject{Subject: connectortest.Subject{Connector: c, Secrets: allSecrets}, Faults: f, Mutations: f.Mutations, Logins: f.Logins}
 	})
 }
 
@@ -62,7 +62,7 @@ func TestAPIKeyConformance(t *testing.T) {
 	connectortest.RunVendorConformance(t, func(t *testing.T, env connectors.Env) connectortest.VendorSubject {
 		f := connectortest.NewCheckPoint(t)
 		c := newConn(t, f, "api_key_env: CP_API_KEY\n", env)
-		return connectortest.VendorSubject{Subject: connectortest.Subject{Connector: c, Secrets: allSecrets}, Faults: f, Mutations: f.Mutations}
+		return connectortest.VendorSubject{Subject: connectortest.Subject{Connector: c, Secrets: allSecrets}, Faults: f, Mutations: f.Mutations, Logins: f.Logins}
 	})
 }
 
@@ -283,22 +283,6 @@ func TestUnreachable(t *testing.T) {
 	_, err = c.Verify(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
 	if err == nil || !connectors.Retryable(err) {
 		t.Errorf("Verify against nothing: %v, want retryable", err)
-	}
-}
-
-func TestDryRunChangesNothing(t *testing.T) {
-	f := connectortest.NewCheckPoint(t)
-	c := newConn(t, f, "dry_run: true\n", connectors.Env{})
-	ctx := context.Background()
-	r, err := c.Execute(ctx, req(connectors.BlockIP, "203.0.113.7"))
-	if err != nil || !r.DryRun || !r.Changed {
-		t.Fatalf("Execute %+v %v", r, err)
-	}
-	if v, _ := c.Verify(ctx, req(connectors.BlockIP, "203.0.113.7")); !v.InPlace || !v.DryRun {
-		t.Errorf("Verify %+v", v)
-	}
-	if f.Mutations() != 0 || f.Logins() != 0 {
-		t.Errorf("dry run touched the server: %d mutations, %d logins", f.Mutations(), f.Logins())
 	}
 }
 

@@ -37,6 +37,28 @@ type VendorSubject struct {
 	// (objects created, IPs registered, containment requested...). The suite uses it
 	// to prove a repeated execute changes nothing on the vendor's side.
 	Mutations func() int
+	// Logins, when the vendor has logins or tokens, returns how many the fake has
+	// granted so far; a dry run must not log in at all.
+	Logins func() int
+}
+
+// defaults fills in the action the suite checks with when the subject names none.
+func (s *VendorSubject) defaults() connectors.Request {
+	if s.Kind == "" {
+		s.Kind = connectors.BlockIP
+	}
+	if s.Target.IsZero() {
+		if s.Kind.NeedsIP() {
+			s.Target, _ = connectors.ParseTarget("198.51.100.23")
+		} else {
+			s.Target = connectors.HostTarget("ws-faults")
+		}
+	}
+	if s.TTL == 0 {
+		s.TTL = time.Hour
+	}
+	return connectors.Request{ActionID: "act-faults-1", IdempotencyKey: "idem-faults-1", Kind: s.Kind, Target: s.Target,
+		TTL: s.TTL, Params: map[string]string{"incident": "INC-0002"}}
 }
 
 // RunVendorConformance runs RunConformance's life cycle on a connector built by build,
@@ -46,7 +68,9 @@ type VendorSubject struct {
 //   - refused credentials fail permanently, and Ready reports them as not authenticated;
 //   - a 503 and a 429 fail retryably (the 429 with its Retry-After);
 //   - an answer slower than the caller's deadline fails retryably, without hanging;
-//   - no secret appears in any error, result or log line.
+//   - no secret appears in any error, result or log line;
+//   - with Env.DryRun, execute and verify report the change as a dry run and the
+//     vendor sees no state-changing call and no login.
 //
 // build is called once for the life cycle and once for the fault checks, each time
 // with a fresh Env, and must return a connector talking to a fresh fake.
@@ -55,6 +79,28 @@ func RunVendorConformance(t *testing.T, build func(t *testing.T, env connectors.
 	t.Run("lifecycle", func(t *testing.T) {
 		RunConformance(t, func(t *testing.T, env connectors.Env) Subject { return build(t, env).Subject })
 	})
+	t.Run("dry run", func(t *testing.T) {
+		env, _, _ := NewEnv("vendor-dry-run")
+		env.DryRun = true
+		s := build(t, env)
+		if s.Mutations == nil {
+			t.Fatal("VendorSubject needs Mutations")
+		}
+		req, ctx := s.defaults(), context.Background()
+		r, err := s.Connector.Execute(ctx, req)
+		if err != nil || !r.DryRun || !r.Changed {
+			t.Fatalf("Execute in a dry run: %+v, %v; want a changed dry-run result", r, err)
+		}
+		if v, err := s.Connector.Verify(ctx, req); err != nil || !v.InPlace || !v.DryRun {
+			t.Errorf("Verify in a dry run: %+v, %v; want the dry-run change in place", v, err)
+		}
+		if n := s.Mutations(); n != 0 {
+			t.Errorf("a dry run made %d state-changing call(s) on the vendor's side", n)
+		}
+		if s.Logins != nil && s.Logins() != 0 {
+			t.Errorf("a dry run logged in %d time(s)", s.Logins())
+		}
+	})
 	t.Run("faults", func(t *testing.T) {
 		env, logs, _ := NewEnv("vendor-conformance")
 		s := build(t, env)
@@ -62,21 +108,7 @@ func RunVendorConformance(t *testing.T, build func(t *testing.T, env connectors.
 			t.Fatal("VendorSubject needs Faults and Mutations")
 		}
 		c := s.Connector
-		if s.Kind == "" {
-			s.Kind = connectors.BlockIP
-		}
-		if s.Target.IsZero() {
-			if s.Kind.NeedsIP() {
-				s.Target, _ = connectors.ParseTarget("198.51.100.23")
-			} else {
-				s.Target = connectors.HostTarget("ws-faults")
-			}
-		}
-		if s.TTL == 0 {
-			s.TTL = time.Hour
-		}
-		req := connectors.Request{ActionID: "act-faults-1", IdempotencyKey: "idem-faults-1", Kind: s.Kind, Target: s.Target,
-			TTL: s.TTL, Params: map[string]string{"incident": "INC-0002"}}
+		req := s.defaults()
 		ctx := context.Background()
 		var seen []string
 		note := func(v ...any) {

@@ -230,18 +230,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestDryRunChangesNothing(t *testing.T) {
-	f := connectortest.NewMeraki(t)
-	c := newConn(t, f, "dry_run: true\n", connectors.Env{})
-	r, err := c.Execute(context.Background(), req(connectors.BlockIP, "203.0.113.7"))
-	if err != nil || !r.DryRun || !r.Changed {
-		t.Fatalf("Execute %+v %v", r, err)
-	}
-	if f.Mutations() != 0 {
-		t.Error("dry run changed something")
-	}
-}
-
 func TestPreview(t *testing.T) {
 	f := connectortest.NewMeraki(t)
 	c := newConn(t, f, "delete_objects: false\n", connectors.Env{})

@@ -56,8 +56,8 @@ func TestConformance(t *testing.T) {
 			Mutations: fake.Mutations,
 		}
 	})
-	if len(fakes) != 2 {
-		t.Fatalf("the suite built %d connectors, want 2", len(fakes))
+	if len(fakes) != 3 {
+		t.Fatalf("the suite built %d connectors, want 3 (life cycle, dry run, faults)", len(fakes))
 	}
 }
 
