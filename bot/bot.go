@@ -112,9 +112,10 @@ type Bot struct {
 	stats   map[int64]*store.ChatAlertStats
 }
 
-// maxCachedStats bounds the incidents whose alert statistics are kept between syncs;
-// past it the cache starts over.
-const maxCachedStats = 2048
+// maxCachedStats bounds the incidents whose alert statistics are kept between syncs
+// (a few hundred bytes each); past it the cache starts over. An incident's entry goes
+// when a sync finds it over.
+const maxCachedStats = 16384
 
 // alertStats returns the statistics of all the incident's alerts, reading only the
 // alerts since its previous call where it can.

@@ -27,9 +27,13 @@ type roomState struct {
 	// Shown is what of the incident the opening message shows that must never wait.
 	Shown string `json:"shown,omitempty"`
 	// LastAlertID: alerts up to this id are in the opening message or a rolling update.
-	LastAlertID int64     `json:"last_alert_id"`
-	RollingAt   time.Time `json:"rolling_at"`
-	Rolling     []string  `json:"rolling,omitempty"`
+	LastAlertID int64 `json:"last_alert_id"`
+	// Counted is how many of the incident's alerts up to LastAlertID each rule had
+	// (absent when the summary did not list every rule): the next rolling update tells
+	// what is new from it, without reading the alerts again.
+	Counted   map[string]int `json:"counted,omitempty"`
+	RollingAt time.Time      `json:"rolling_at"`
+	Rolling   []string       `json:"rolling,omitempty"`
 	// TimelineID: timeline events up to this id have been considered for announcing.
 	TimelineID int64 `json:"timeline_id"`
 	// Announced action states, "id:state".
@@ -244,16 +248,26 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sync %s: %w", inc.Number, err)
 	}
+	if !inc.Status.Live() {
+		b.statsMu.Lock()
+		delete(b.stats, incidentID)
+		b.statsMu.Unlock()
+	}
 	var maxTL int64
 	for _, ev := range timeline {
 		maxTL = max(maxTL, ev.ID)
 	}
 	now := b.clk.Now().UTC()
-	// New alerts per distinct LastAlertID of the rooms (usually one).
+	// New alerts per distinct LastAlertID of the rooms (usually one): from the counts
+	// the room kept at its last rolling update where they tell, else read.
 	fresh := map[int64]*store.ChatAlertStats{}
 	for _, r := range rooms {
 		st := decodeState(r.State)
 		if _, ok := fresh[st.LastAlertID]; ok || v.Stats.MaxID <= st.LastAlertID {
+			continue
+		}
+		if ns, ok := newSince(v.Stats, st.Counted); ok {
+			fresh[st.LastAlertID] = ns
 			continue
 		}
 		if fresh[st.LastAlertID], err = b.st.ChatAlertStats(ctx, incidentID, st.LastAlertID); err != nil {
@@ -325,7 +339,7 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 						return err
 					}
 				}
-				st = roomState{LastAlertID: v.Stats.MaxID, RollingAt: now, TimelineID: maxTL}
+				st = roomState{LastAlertID: v.Stats.MaxID, Counted: ruleCounts(v.Stats), RollingAt: now, TimelineID: maxTL}
 				for _, a := range v.Actions {
 					if announcedStates[a.State] {
 						st.Announced = append(st.Announced, strconv.FormatInt(a.ID, 10)+":"+string(a.State))
@@ -367,7 +381,10 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 					if err := enqueue(OpPut, KeyRolling, putPayload{Message: RenderRolling(inc, st.Rolling)}, true); err != nil {
 						return err
 					}
-					st.RollingAt, st.LastAlertID = now, ns.MaxID
+					st.RollingAt, st.LastAlertID, st.Counted = now, ns.MaxID, nil
+					if ns.MaxID == v.Stats.MaxID {
+						st.Counted = ruleCounts(v.Stats)
+					}
 				} else {
 					later(st.RollingAt.Add(b.interval))
 				}
@@ -457,4 +474,53 @@ func (b *Bot) PostReply(ctx context.Context, incidentID int64, text string) erro
 		b.outbox.Wake(name)
 	}
 	return nil
+}
+
+// ruleCounts returns how many alerts each rule of st has, or nil when st may not list
+// every rule.
+func ruleCounts(st *store.ChatAlertStats) map[string]int {
+	if st == nil || len(st.Rules) >= store.MaxStatsRules {
+		return nil
+	}
+	m := make(map[string]int, len(st.Rules))
+	for _, r := range st.Rules {
+		m[r.Rule] = r.Count
+	}
+	return m
+}
+
+// newSince tells the alerts of all that are not in counted (ruleCounts of an earlier
+// summary of the same incident): their total, their count per rule (most first) and
+// all's MaxID, which is what a rolling update shows; it sets no times or severities. It reports false when the two cannot tell:
+// no counts, a summary that may leave rules out, or fewer alerts of a rule than
+// counted (alerts that went away).
+func newSince(all *store.ChatAlertStats, counted map[string]int) (*store.ChatAlertStats, bool) {
+	if counted == nil || all == nil || len(all.Rules) >= store.MaxStatsRules {
+		return nil, false
+	}
+	out := &store.ChatAlertStats{Total: all.Total, MaxID: all.MaxID}
+	seen := 0
+	for _, r := range all.Rules {
+		was, ok := counted[r.Rule]
+		if ok {
+			seen++
+		}
+		if r.Count < was {
+			return nil, false
+		}
+		out.Total -= was
+		if n := r.Count - was; n > 0 {
+			out.Rules = append(out.Rules, store.RuleCount{Rule: r.Rule, Count: n, MaxID: r.MaxID})
+		}
+	}
+	if seen != len(counted) || out.Total < 0 {
+		return nil, false
+	}
+	slices.SortFunc(out.Rules, func(a, b store.RuleCount) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Rule, b.Rule)
+	})
+	return out, true
 }

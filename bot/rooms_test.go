@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,11 +81,17 @@ func newEnvWith(t *testing.T, path string, clk *clock.Fake, tune func(*bot.Optio
 // ingest adds n SSH brute-force alerts from 203.0.113.45 against dst at severity sev.
 func (e *env) ingest(n int, dst string, sev model.Severity) {
 	e.t.Helper()
+	e.ingestRule(n, dst, sev, "ET SCAN Potential SSH Scan")
+}
+
+// ingestRule is ingest with alerts of the given rule.
+func (e *env) ingestRule(n int, dst string, sev model.Severity, rule string) {
+	e.t.Helper()
 	var alerts []*model.Alert
 	for range n {
 		e.seq++
-		alerts = append(alerts, &model.Alert{Source: "suricata", Format: "suricata", Rule: "ET SCAN Potential SSH Scan",
-			Title: "ET SCAN Potential SSH Scan", Severity: sev, Category: model.CategoryBruteforce,
+		alerts = append(alerts, &model.Alert{Source: "suricata", Format: "suricata", Rule: rule,
+			Title: rule, Severity: sev, Category: model.CategoryBruteforce,
 			EventTime: t0.Add(time.Duration(e.seq) * time.Second),
 			Entities: []model.Entity{{Kind: model.EntityIP, Value: "203.0.113.45", Role: model.RoleSrc},
 				{Kind: model.EntityIP, Value: dst, Role: model.RoleDst}},
@@ -270,6 +277,66 @@ func TestUpdatesWithoutNoise(t *testing.T) {
 	if items := rolling.Latest().Sections[0].Items; len(items) != 2 {
 		t.Errorf("rolling update after two windows: %v", items)
 	}
+}
+
+// The rolling update tells the alerts since the previous one, per rule, from the
+// counts the room keeps; a room whose state holds no counts reads them instead.
+func TestRollingUpdateCountsPerRule(t *testing.T) {
+	f := bottest.New(t, "slack")
+	e := newEnv(t, "", nil, f)
+	ctx := context.Background()
+	e.ingestRule(3, "172.16.5.10", model.SeverityMedium, "SSH login failed")
+	e.sync(1)
+	e.deliver()
+	room := onlyRoom(t, f)
+
+	window := func(want string) {
+		t.Helper()
+		e.clk.Advance(31 * time.Second)
+		e.bot.Tick(ctx)
+		e.sync(1)
+		e.deliver()
+		rolling, ok := room.Message("rolling")
+		if !ok {
+			t.Fatalf("no rolling update; messages %v", room.Keys())
+		}
+		if items := rolling.Latest().Sections[0].Items; len(items) == 0 || !strings.HasSuffix(items[0], want) {
+			t.Fatalf("rolling update %q, want it to end in %q", items, want)
+		}
+	}
+	e.ingestRule(4, "172.16.5.11", model.SeverityMedium, "SSH scan")
+	e.ingestRule(2, "172.16.5.10", model.SeverityMedium, "SSH login failed")
+	window("+6 (total 9): SSH scan ×4, SSH login failed ×2")
+	e.ingestRule(1, "172.16.5.10", model.SeverityMedium, "SSH login failed")
+	window("+1 (total 10): SSH login failed ×1")
+
+	// A room whose state holds no counts (kept by an earlier version) reads the new
+	// alerts from the store.
+	err := e.st.Submit(ctx, func(tx store.Tx) error {
+		r, err := tx.ChatRoom("slack", 1)
+		if err != nil {
+			return err
+		}
+		var st map[string]any
+		if err := json.Unmarshal(r.State, &st); err != nil {
+			return err
+		}
+		if _, ok := st["counted"]; !ok {
+			return fmt.Errorf("room state %s holds no counts", r.State)
+		}
+		delete(st, "counted")
+		if r.State, err = json.Marshal(st); err != nil {
+			return err
+		}
+		return tx.PutChatRoom(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ingestRule(2, "172.16.5.11", model.SeverityMedium, "SSH scan")
+	window("+2 (total 12): SSH scan ×2")
+	e.ingestRule(3, "172.16.5.11", model.SeverityMedium, "SSH scan")
+	window("+3 (total 15): SSH scan ×3")
 }
 
 func TestResolvedRoomIsClosed(t *testing.T) {

@@ -716,7 +716,7 @@ func (s *SQLite) ChatAlertStatsSince(ctx context.Context, incidentID int64, prev
 	var st *ChatAlertStats
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if prev == nil || len(prev.Rules) >= maxStatsRules {
+		if prev == nil || len(prev.Rules) >= MaxStatsRules {
 			st, err = chatAlertStats(ctx, tx, incidentID, 0)
 			return err
 		}
@@ -745,14 +745,15 @@ func (s *SQLite) ChatAlertStatsSince(ctx context.Context, incidentID int64, prev
 	return st, nil
 }
 
-// maxStatsRules is how many rules ChatAlertStats lists.
-const maxStatsRules = 50
+// MaxStatsRules is how many rules ChatAlertStats lists; a summary listing that many
+// may have left some out.
+const MaxStatsRules = 50
 
 // mergeAlertStats combines the statistics of an incident's alerts up to prev.MaxID
 // with those of the alerts after it, or returns nil when add's rule list was cut (the
 // merged list could then be wrong). Neither argument is modified.
 func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
-	if len(add.Rules) >= maxStatsRules {
+	if len(add.Rules) >= MaxStatsRules {
 		return nil
 	}
 	out := &ChatAlertStats{Total: prev.Total + add.Total, MaxID: max(prev.MaxID, add.MaxID)}
@@ -776,8 +777,8 @@ func mergeAlertStats(prev, add *ChatAlertStats) *ChatAlertStats {
 		}
 		return strings.Compare(a.Rule, b.Rule)
 	})
-	if len(out.Rules) > maxStatsRules {
-		out.Rules = out.Rules[:maxStatsRules]
+	if len(out.Rules) > MaxStatsRules {
+		out.Rules = out.Rules[:MaxStatsRules]
 	}
 	out.Links = append([]string(nil), prev.Links...)
 	for _, u := range add.Links {
@@ -823,7 +824,7 @@ func chatAlertStats(ctx context.Context, tx *sql.Tx, incidentID, afterAlertID in
 			st.Total += rc.Count
 			st.First, st.Last = widenSpan(st.First, st.Last, rc.First, rc.Last)
 			st.MaxID = max(st.MaxID, rc.MaxID)
-			if len(st.Rules) < maxStatsRules {
+			if len(st.Rules) < MaxStatsRules {
 				st.Rules = append(st.Rules, rc)
 			}
 		}
