@@ -112,6 +112,9 @@ type Engine struct {
 
 	wake   chan struct{}
 	planMu sync.Mutex
+	// refused holds, per live incident, the playbook proposals refused by earlier
+	// plans (under planMu).
+	refused map[int64][]refusedPlan
 
 	mu        sync.Mutex
 	undoLocks map[int64]*keyLock

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
+	"time"
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/playbooks"
@@ -19,8 +22,60 @@ type Planned struct {
 	// Actions are the actions this call proposed (automatic ones already executed).
 	Actions []*model.Action
 	// Refused are the proposals the policy or the guardrails refused (recorded in the
-	// timeline and the audit log too).
+	// timeline and the audit log too). A proposal refused by an earlier plan of the
+	// incident is listed without being proposed, or recorded, again.
 	Refused []error
+}
+
+// refusedPlan is a playbook proposal refused while planning a live incident: by a
+// rule that stays true while the configuration stays (no such connector, a
+// guardrail), or by the rate limit until its RetryAfter.
+type refusedPlan struct {
+	key   uint64 // planKey
+	until int64  // unix nanoseconds; 0 for as long as the incident is live
+	rule  string
+}
+
+// maxRefusedIncidents bounds the incidents whose refused proposals are remembered;
+// past it the memory starts over (each refusal is then recorded once more).
+const maxRefusedIncidents = 16384
+
+var planSeed = maphash.MakeSeed()
+
+func planKey(pr playbooks.Proposal, target string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(planSeed)
+	for _, s := range []string{pr.Playbook, pr.ActionID, pr.Kind, target, pr.Connector} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// refusedBefore returns the rule that refused the proposal in an earlier plan of the
+// incident, if that refusal still stands. The caller holds planMu.
+func (e *Engine) refusedBefore(incidentID int64, key uint64) (string, bool) {
+	now := e.clk.Now().UnixNano()
+	for _, r := range e.refused[incidentID] {
+		if r.key == key && (r.until == 0 || now < r.until) {
+			return r.rule, true
+		}
+	}
+	return "", false
+}
+
+// rememberRefusal keeps a refusal for the incident's next plans. The caller holds
+// planMu.
+func (e *Engine) rememberRefusal(incidentID int64, key uint64, ref *Refusal) {
+	r := refusedPlan{key: key, rule: ref.Rule}
+	if ref.Rule == RuleRateLimit {
+		r.until = e.clk.Now().Add(max(ref.RetryAfter, time.Second)).UnixNano()
+	}
+	if e.refused == nil || len(e.refused) >= maxRefusedIncidents {
+		e.refused = map[int64][]refusedPlan{}
+	}
+	list := slices.DeleteFunc(e.refused[incidentID], func(x refusedPlan) bool { return x.key == key })
+	e.refused[incidentID] = append(list, r)
 }
 
 // Plan matches the playbook for an incident — read with up to Options.MaxPlanAlerts
@@ -40,6 +95,7 @@ func (e *Engine) Plan(ctx context.Context, incidentID int64) (*Planned, error) {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	if !inc.Status.Live() {
+		delete(e.refused, incidentID)
 		return &Planned{}, nil
 	}
 	alerts, _, err := e.st.Alerts(ctx, store.AlertFilter{IncidentID: incidentID, Limit: e.opts.MaxPlanAlerts})
@@ -73,6 +129,12 @@ func (e *Engine) Plan(ctx context.Context, incidentID int64) (*Planned, error) {
 		if have[pr.Playbook+"\x00"+pr.ActionID+"\x00"+target] {
 			continue
 		}
+		key := planKey(pr, target)
+		if rule, ok := e.refusedBefore(incidentID, key); ok {
+			out.Refused = append(out.Refused, &Refusal{Rule: rule,
+				Msg: fmt.Sprintf("%s %s was refused by an earlier plan of %s; its timeline says why", pr.Kind, target, inc.Number)})
+			continue
+		}
 		policy := model.ApprovalPolicy{Approvers: pr.Approval.Approvers, Roles: pr.Approval.Roles,
 			TwoPerson: pr.Approval.TwoPerson, Expires: pr.Approval.Expires}
 		req := ProposeRequest{Kind: pr.Kind, Target: pr.Target, Connector: pr.Connector, TTL: pr.TTL, Policy: &policy,
@@ -81,6 +143,9 @@ func (e *Engine) Plan(ctx context.Context, incidentID int64) (*Planned, error) {
 		var failed *Failed
 		switch {
 		case errors.Is(err, ErrRefused):
+			if ref := (*Refusal)(nil); errors.As(err, &ref) {
+				e.rememberRefusal(incidentID, key, ref)
+			}
 			out.Refused = append(out.Refused, err)
 			continue
 		case errors.As(err, &failed):

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -221,6 +222,68 @@ func TestPlanRecordsRefusedProposals(t *testing.T) {
 	if ev, d := r.lastAudit(); ev.Action != "action.refused" || d["rule"] != "connector" || d["target"] != "203.0.113.45/32" {
 		t.Fatalf("audit %+v %v", ev, d)
 	}
+	// Planned again (new alerts): the refusal is listed, not recorded a second time.
+	p.addAlerts(model.CategoryBruteforce, model.SeverityMedium, sshAlert(1, "203.0.113.45", "172.16.5.10"))
+	again, err := r.eng.Plan(context.Background(), r.inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref *Refusal
+	if len(again.Refused) != 1 || !errors.As(again.Refused[0], &ref) || ref.Rule != RuleConnector || !errors.Is(again.Refused[0], ErrRefused) {
+		t.Fatalf("second plan: %+v", again)
+	}
+	refusals := 0
+	for _, e := range r.audit() {
+		if e.Action == "action.refused" {
+			refusals++
+		}
+	}
+	if refusals != 1 {
+		t.Errorf("%d refusals in the audit log after two plans, want 1", refusals)
+	}
+	tl, err := r.st.Timeline(context.Background(), r.inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(fmt.Sprint(tl), "refused by connector"); n != 1 {
+		t.Errorf("%d refusals in the timeline after two plans, want 1", n)
+	}
+}
+
+// A rate-limit refusal stands until its RetryAfter; the others while the incident is
+// live; a plan of an incident that is over forgets them.
+func TestPlanRemembersRefusalsOnlyWhileTheyStand(t *testing.T) {
+	r := newPlanRig(t).rig
+	stable, limited := uint64(1), uint64(2)
+	r.eng.planMu.Lock()
+	r.eng.rememberRefusal(r.inc, stable, &Refusal{Rule: "never_block"})
+	r.eng.rememberRefusal(r.inc, limited, &Refusal{Rule: RuleRateLimit, RetryAfter: time.Minute})
+	r.eng.planMu.Unlock()
+	check := func(key uint64, want bool) {
+		t.Helper()
+		r.eng.planMu.Lock()
+		defer r.eng.planMu.Unlock()
+		if _, got := r.eng.refusedBefore(r.inc, key); got != want {
+			t.Errorf("refusal %d stands: %v, want %v", key, got, want)
+		}
+	}
+	check(stable, true)
+	check(limited, true)
+	r.clk.Advance(time.Minute)
+	check(stable, true)
+	check(limited, false)
+	inc, err := r.st.Incident(context.Background(), r.inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Status = model.StatusResolved
+	if err := r.st.Submit(context.Background(), func(tx store.Tx) error { return tx.UpsertIncident(inc) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.eng.Plan(context.Background(), r.inc); err != nil {
+		t.Fatal(err)
+	}
+	check(stable, false)
 }
 
 func TestRunPlansNotifiableIncidents(t *testing.T) {

@@ -48,6 +48,7 @@ const (
 	RuleTwoPerson         = "two_person"         // the requester may not approve their own action
 	RuleDistinctApprovers = "distinct_approvers" // one person counts once
 	RuleConnector         = "connector"          // no configured connector can run the action
+	RuleRateLimit         = "rate_limit"         // the guardrails' rate limit; retry after RetryAfter
 )
 
 // Refusal is a policy's or a guardrail's "no", naming the rule. The API answers 403
