@@ -312,14 +312,44 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	// Events are taken off the subscription as they come, whatever the planning is
+	// doing, so that a burst of incidents does not overflow it: the notifiable
+	// incidents they name wait in pending, each once, for the loop below.
 	var (
-		evs   <-chan triage.Event
-		unsub = func() {}
+		pendMu  sync.Mutex
+		pending = map[int64]bool{}
+		ready   = make(chan struct{}, 1)
 	)
 	if e.events != nil {
-		evs, unsub = e.events.Subscribe()
+		evs, unsub := e.events.Subscribe()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var ev triage.Event
+				select {
+				case <-ctx.Done():
+					return
+				case x, ok := <-evs:
+					if !ok {
+						return // the pipeline is gone; keep the scheduler running
+					}
+					ev = x
+				}
+				if !ev.Notifiable {
+					continue
+				}
+				pendMu.Lock()
+				pending[ev.IncidentID] = true
+				pendMu.Unlock()
+				select {
+				case ready <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		defer unsub()
 	}
-	defer unsub()
 	if live, err := e.st.LiveIncidents(ctx); err != nil {
 		e.log.Error("actions: cannot read live incidents to plan them", "error", err)
 	} else {
@@ -338,31 +368,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			p.flush(ctx)
-		case ev, ok := <-evs:
-			if !ok {
-				evs = nil // the pipeline is gone; keep the scheduler running
-				continue
-			}
-			// Coalesce what is queued: one plan per incident per pass.
-			pending := map[int64]bool{}
-			if ev.Notifiable {
-				pending[ev.IncidentID] = true
-			}
-		drain:
-			for {
-				select {
-				case ev, ok := <-evs:
-					if !ok {
-						break drain
-					}
-					if ev.Notifiable {
-						pending[ev.IncidentID] = true
-					}
-				default:
-					break drain
-				}
-			}
-			p.plan(ctx, pending)
+		case <-ready:
+			// One plan per incident per pass, however many events named it.
+			pendMu.Lock()
+			ids := pending
+			pending = map[int64]bool{}
+			pendMu.Unlock()
+			p.plan(ctx, ids)
 		}
 	}
 }

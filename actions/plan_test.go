@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/playbooks"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
@@ -352,4 +356,95 @@ func TestRunPlansAnIncidentAgainAfterTheInterval(t *testing.T) {
 	events.ch <- triage.Event{IncidentID: p.inc, Kind: triage.EventUpdated, Notifiable: true}
 	p.clk.Advance(10 * time.Millisecond)
 	awaitProposal("198.51.100.7/32")
+}
+
+// gatedStore holds the engine's first incident read until open is closed.
+type gatedStore struct {
+	*store.SQLite
+	once    sync.Once
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *gatedStore) Incident(ctx context.Context, id int64) (*model.Incident, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.open
+	})
+	return g.SQLite.Incident(ctx, id)
+}
+
+// TestRunPlansEveryIncidentOfABurst: more new incidents than the event subscription
+// holds arrive while a plan is stuck; none of their events is dropped and each
+// incident gets its proposal.
+func TestRunPlansEveryIncidentOfABurst(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(tStart)
+	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"), clk)
+	pipe, err := triage.NewPipeline(ctx, st, triage.DefaultConfig(), clk, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := playbooks.LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &gatedStore{SQLite: st, entered: make(chan struct{}), open: make(chan struct{})}
+	const batches, per = 15, 100 // 1,500 incidents: more than the subscription's 1,024
+	e, _, _ := runEngine(t, func(f func(*Options)) *Engine {
+		o := Options{Store: gate, Clock: clk, Playbooks: set, Events: pipe,
+			Connectors: map[string]connectors.Connector{"edl": newFake("edl")}}
+		f(&o)
+		e, err := New(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+	evs, stop := e.Subscribe()
+	defer stop()
+	proposed := make(chan int64, batches*per)
+	go func() {
+		for ev := range evs {
+			if ev.Kind == "proposed" {
+				proposed <- ev.IncidentID
+			}
+		}
+	}()
+	burst := func(first int) {
+		t.Helper()
+		var alerts []*model.Alert
+		for i := first; i < first+per; i++ {
+			a := sshAlert(i, fmt.Sprintf("198.18.%d.%d", i/200, i%200+1), fmt.Sprintf("10.9.%d.%d", i/200, i%200+1))
+			a.Source, a.Format, a.Severity, a.Category = "s", "generic", model.SeverityHigh, model.CategoryBruteforce
+			a.EventTime, a.Fingerprint = tStart, fmt.Sprint("burst", i)
+			alerts = append(alerts, a)
+		}
+		if _, err := pipe.Ingest(ctx, alerts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burst(0)
+	select {
+	case <-gate.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first incident was not planned")
+	}
+	for i := 1; i < batches; i++ {
+		burst(i * per)
+	}
+	close(gate.open)
+	seen := map[int64]bool{}
+	deadline := time.After(60 * time.Second)
+	for len(seen) < batches*per {
+		select {
+		case id := <-proposed:
+			seen[id] = true
+		case <-deadline:
+			t.Fatalf("%d of %d incidents planned", len(seen), batches*per)
+		}
+	}
+	if n := pipe.Dropped(); n != 0 {
+		t.Errorf("%d events dropped", n)
+	}
 }

@@ -185,10 +185,7 @@ func (b *Bot) Kick(incidentIDs ...int64) {
 		}
 	}
 	b.mu.Unlock()
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
+	b.poke()
 }
 
 // Interact handles a click or command from a platform: it finds the incident of the
@@ -245,6 +242,30 @@ func (b *Bot) runRooms(ctx context.Context) {
 	if b.events != nil {
 		evs, cancel = b.events.Subscribe()
 	}
+	// Events are taken off the subscription as they come, whatever the syncs are
+	// doing, so that a burst of new incidents does not overflow it: each only marks
+	// its incident, and the loop below syncs what is marked.
+	var collector sync.WaitGroup
+	if evs != nil {
+		collector.Add(1)
+		go func() {
+			defer collector.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev, ok := <-evs:
+					if !ok {
+						return
+					}
+					if b.event(ev) {
+						b.poke()
+					}
+				}
+			}
+		}()
+	}
+	defer collector.Wait()
 	defer cancel()
 	if err := b.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
 		b.log.Warn("chat: reconcile at start failed", "err", err)
@@ -257,27 +278,6 @@ func (b *Bot) runRooms(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-evs:
-			if !ok {
-				evs = nil
-				continue
-			}
-			b.event(ev)
-		drain:
-			for {
-				select {
-				case ev, ok := <-evs:
-					if !ok {
-						evs = nil
-						break drain
-					}
-					b.event(ev)
-				default:
-					break drain
-				}
-			}
-			b.syncDirty(ctx)
-			continue
 		case <-b.kick:
 			b.syncDirty(ctx)
 			continue
@@ -305,21 +305,32 @@ func (b *Bot) runRooms(ctx context.Context) {
 	}
 }
 
+// poke wakes the sync loop.
+func (b *Bot) poke() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
 // event marks the incident of a notifiable event dirty. Incidents below the
 // notification threshold have no room and wait until they become notifiable. An
 // update soon after the incident's last sync (new alerts, usually) waits for a cheap
 // check in Tick, so a busy incident is not synced on every alert.
-func (b *Bot) event(ev triage.Event) {
+//
+// It reports whether the incident is to be synced at once.
+func (b *Bot) event(ev triage.Event) bool {
 	if !ev.Notifiable {
-		return
+		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s, ok := b.synced[ev.IncidentID]; ok && ev.Kind == triage.EventUpdated && b.clk.Now().Sub(s.at) < b.interval {
 		b.quiet[ev.IncidentID] = true
-		return
+		return false
 	}
 	b.dirty[ev.IncidentID] = true
+	return true
 }
 
 // syncDirty syncs the incidents marked dirty, at once; quiet and due ones wait for

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +120,106 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	b.Tick(ctx)
 	if n := st.syncs.Load(); n != 3 {
 		t.Fatalf("%d syncs once the interval passed, want 3", n)
+	}
+}
+
+// gatedStore holds the first sync in its first read until open is closed.
+type gatedStore struct {
+	*store.SQLite
+	once    sync.Once
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *gatedStore) Incident(ctx context.Context, id int64) (*model.Incident, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.open
+	})
+	return g.SQLite.Incident(ctx, id)
+}
+
+// roomCounter is a platform that reports on done once it has created want rooms.
+type roomCounter struct {
+	nullPlatform
+	rooms atomic.Int64
+	want  int64
+	done  chan struct{}
+}
+
+func (p *roomCounter) CreateRoom(ctx context.Context, s RoomSpec) (RoomRef, error) {
+	if p.rooms.Add(1) == p.want {
+		close(p.done)
+	}
+	return RoomRef{ID: s.Name, Name: s.Name}, nil
+}
+
+// burstAlerts returns one high-severity alert for each of n unrelated incidents,
+// numbered from first.
+func burstAlerts(first, n int, at time.Time) []*model.Alert {
+	var out []*model.Alert
+	for i := first; i < first+n; i++ {
+		out = append(out, &model.Alert{Source: "s", Format: "generic", Rule: "ssh scan", Severity: model.SeverityHigh,
+			Category: model.CategoryBruteforce, EventTime: at,
+			Entities: []model.Entity{{Kind: model.EntityIP, Value: fmt.Sprintf("198.18.%d.%d", i/200, i%200+1), Role: model.RoleSrc},
+				{Kind: model.EntityIP, Value: fmt.Sprintf("10.9.%d.%d", i/200, i%200+1), Role: model.RoleDst}},
+			Fingerprint: fmt.Sprint("burst", i)})
+	}
+	return out
+}
+
+// TestBurstOfIncidentsWhileSyncingLosesNone: more new incidents than the event
+// subscription holds arrive while a sync is stuck; none of their events is dropped and
+// every incident gets its room without waiting for the reconcile.
+func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
+	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	log := slog.New(slog.DiscardHandler)
+	pipe, err := triage.NewPipeline(ctx, sq, triage.DefaultConfig(), clk, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches, per = 15, 100 // 1,500 incidents: more than the subscription's 1,024
+	gate := &gatedStore{SQLite: sq, entered: make(chan struct{}), open: make(chan struct{})}
+	plat := &roomCounter{want: batches * per, done: make(chan struct{})}
+	b, err := New(Options{Store: gate, Platforms: []Platform{plat}, Clock: clk, Log: log, Events: pipe,
+		Reconcile: time.Hour, Handler: HandlerFunc(func(context.Context, Interaction) Reply { return Reply{} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		b.Run(ctx)
+	}()
+	defer func() { cancel(); <-stopped }()
+
+	if _, err := pipe.Ingest(ctx, burstAlerts(0, per, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gate.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first incident was not synced")
+	}
+	for i := 1; i < batches; i++ {
+		if _, err := pipe.Ingest(ctx, burstAlerts(i*per, per, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate.open)
+	select {
+	case <-plat.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%d of %d rooms created", plat.rooms.Load(), plat.want)
+	}
+	if n := pipe.Dropped(); n != 0 {
+		t.Errorf("%d events dropped", n)
 	}
 }
