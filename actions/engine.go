@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -85,6 +86,9 @@ type Options struct {
 	// for its events (default 5s): under a flood of alerts an incident is planned at
 	// once, then at most once per interval.
 	PlanInterval time.Duration
+	// RepeatInterval is that least time when the incident's events since its last
+	// plan only added alerts like its own (triage.Event.CountOnly; default 30s).
+	RepeatInterval time.Duration
 	// RevertRetry is how long the scheduler waits before trying again a rollback that
 	// failed (default 1m).
 	RevertRetry time.Duration
@@ -155,6 +159,10 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.PlanInterval <= 0 {
 		o.PlanInterval = 5 * time.Second
 	}
+	if o.RepeatInterval <= 0 {
+		o.RepeatInterval = 30 * time.Second
+	}
+	o.RepeatInterval = max(o.RepeatInterval, o.PlanInterval)
 	if o.Guard == nil {
 		g, err := connectors.NewGuard(connectors.DefaultGuardConfig(), o.Clock)
 		if err != nil {
@@ -314,7 +322,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	// Events are taken off the subscription as they come, whatever the planning is
 	// doing, so that a burst of incidents does not overflow it: the notifiable
-	// incidents they name wait in pending, each once, for the loop below.
+	// incidents they name wait in pending, each once, for the loop below, with
+	// whether all their events were CountOnly.
 	var (
 		pendMu  sync.Mutex
 		pending = map[int64]bool{}
@@ -340,7 +349,11 @@ func (e *Engine) Run(ctx context.Context) error {
 					continue
 				}
 				pendMu.Lock()
-				pending[ev.IncidentID] = true
+				if only, ok := pending[ev.IncidentID]; ok {
+					pending[ev.IncidentID] = only && ev.CountOnly
+				} else {
+					pending[ev.IncidentID] = ev.CountOnly
+				}
 				pendMu.Unlock()
 				select {
 				case ready <- struct{}{}:
@@ -380,26 +393,43 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // planner spaces the plans Run makes for events: an incident planned less than
-// PlanInterval ago (on the engine's clock) waits for the next tick.
+// PlanInterval ago (on the engine's clock) waits for a later tick, and one whose
+// events only added alerts like its own (CountOnly) waits for RepeatInterval.
 type planner struct {
-	e        *Engine
-	last     map[int64]time.Time
+	e    *Engine
+	last map[int64]time.Time
+	// deferred holds the incidents waiting, with whether all their events were
+	// CountOnly.
 	deferred map[int64]bool
 }
 
+// wait returns how long after its last plan an incident is planned again.
+func (p *planner) wait(countOnly bool) time.Duration {
+	if countOnly {
+		return p.e.opts.RepeatInterval
+	}
+	return p.e.opts.PlanInterval
+}
+
+// plan plans the incidents of ids (id → all its events were CountOnly) whose wait
+// since their last plan is over, and defers the others.
 func (p *planner) plan(ctx context.Context, ids map[int64]bool) {
 	now := p.e.clk.Now()
 	sorted := make([]int64, 0, len(ids))
 	for id := range ids {
 		sorted = append(sorted, id)
 	}
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	slices.Sort(sorted)
 	for _, id := range sorted {
 		if ctx.Err() != nil {
 			return
 		}
-		if t, ok := p.last[id]; ok && now.Sub(t) < p.e.opts.PlanInterval {
-			p.deferred[id] = true
+		only := ids[id]
+		if d, ok := p.deferred[id]; ok {
+			only = only && d
+		}
+		if t, ok := p.last[id]; ok && now.Sub(t) < p.wait(only) {
+			p.deferred[id] = only
 			continue
 		}
 		p.last[id] = now
@@ -411,13 +441,13 @@ func (p *planner) plan(ctx context.Context, ids map[int64]bool) {
 func (p *planner) flush(ctx context.Context) {
 	now := p.e.clk.Now()
 	due := map[int64]bool{}
-	for id := range p.deferred {
-		if now.Sub(p.last[id]) >= p.e.opts.PlanInterval {
-			due[id] = true
+	for id, only := range p.deferred {
+		if now.Sub(p.last[id]) >= p.wait(only) {
+			due[id] = only
 		}
 	}
 	for id, t := range p.last {
-		if !p.deferred[id] && now.Sub(t) >= p.e.opts.PlanInterval {
+		if _, waiting := p.deferred[id]; !waiting && now.Sub(t) >= p.e.opts.RepeatInterval {
 			delete(p.last, id)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -447,4 +448,57 @@ func TestRunPlansEveryIncidentOfABurst(t *testing.T) {
 	if n := pipe.Dropped(); n != 0 {
 		t.Errorf("%d events dropped", n)
 	}
+}
+
+// countingStore counts the reads of alerts, one per plan of a live incident.
+type countingStore struct {
+	*store.SQLite
+	reads atomic.Int64
+}
+
+func (c *countingStore) Alerts(ctx context.Context, f store.AlertFilter) ([]*model.Alert, string, error) {
+	c.reads.Add(1)
+	return c.SQLite.Alerts(ctx, f)
+}
+
+// TestPlannerWaitsLongerForRepeats: after a plan, an incident is planned again once
+// PlanInterval has passed when something changed, and only after RepeatInterval when
+// its events only added alerts like its own.
+func TestPlannerWaitsLongerForRepeats(t *testing.T) {
+	p := newPlanRig(t)
+	p.addAlerts(model.CategoryBruteforce, model.SeverityMedium, sshAlert(0, "203.0.113.45", "172.16.5.10"))
+	cs := &countingStore{SQLite: p.st}
+	set, err := playbooks.LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.engine(func(o *Options) {
+		o.Store, o.Playbooks, o.PlanInterval, o.RepeatInterval = cs, set, 5*time.Second, 30*time.Second
+	})
+	pl := &planner{e: e, last: map[int64]time.Time{}, deferred: map[int64]bool{}}
+	ctx := context.Background()
+	plans := func(want int64, when string) {
+		t.Helper()
+		if n := cs.reads.Swap(0); n != want {
+			t.Fatalf("%s: %d plans, want %d", when, n, want)
+		}
+	}
+	pl.plan(ctx, map[int64]bool{p.inc: false})
+	plans(1, "a new incident")
+	p.clk.Advance(6 * time.Second)
+	pl.plan(ctx, map[int64]bool{p.inc: true})
+	pl.flush(ctx)
+	plans(0, "repeats 6s after the plan")
+	p.clk.Advance(24 * time.Second)
+	pl.flush(ctx)
+	plans(1, "30s after the plan")
+
+	p.clk.Advance(time.Second)
+	pl.plan(ctx, map[int64]bool{p.inc: true})
+	pl.plan(ctx, map[int64]bool{p.inc: false}) // then a change
+	pl.flush(ctx)
+	plans(0, "a change 1s after the plan")
+	p.clk.Advance(4 * time.Second)
+	pl.flush(ctx)
+	plans(1, "the change, 5s after the plan")
 }

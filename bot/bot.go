@@ -315,8 +315,10 @@ func (b *Bot) poke() {
 
 // event marks the incident of a notifiable event dirty. Incidents below the
 // notification threshold have no room and wait until they become notifiable. An
-// update soon after the incident's last sync (new alerts, usually) waits for a cheap
-// check in Tick, so a busy incident is not synced on every alert.
+// update soon after the incident's last sync (new alerts, usually) is not synced at
+// once: a busy incident is synced once per interval. Its update is due at the end of
+// the interval when the event says it only added alerts (CountOnly); otherwise Tick
+// first looks, cheaply, whether its status or severity moved.
 //
 // It reports whether the incident is to be synced at once.
 func (b *Bot) event(ev triage.Event) bool {
@@ -326,7 +328,15 @@ func (b *Bot) event(ev triage.Event) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s, ok := b.synced[ev.IncidentID]; ok && ev.Kind == triage.EventUpdated && b.clk.Now().Sub(s.at) < b.interval {
-		b.quiet[ev.IncidentID] = true
+		if !ev.CountOnly {
+			b.quiet[ev.IncidentID] = true // Tick looks whether it must show at once
+			return false
+		}
+		// More of the same alerts: shown by the update due at the interval.
+		at := s.at.Add(b.interval)
+		if d, ok := b.due[ev.IncidentID]; !ok || at.Before(d) {
+			b.due[ev.IncidentID] = at
+		}
 		return false
 	}
 	b.dirty[ev.IncidentID] = true

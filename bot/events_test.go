@@ -21,6 +21,12 @@ import (
 type countingStore struct {
 	*store.SQLite
 	syncs atomic.Int64
+	reads atomic.Int64 // of an incident
+}
+
+func (c *countingStore) Incident(ctx context.Context, id int64) (*model.Incident, error) {
+	c.reads.Add(1)
+	return c.SQLite.Incident(ctx, id)
 }
 
 func (c *countingStore) ChatAlertStats(ctx context.Context, id, after int64) (*store.ChatAlertStats, error) {
@@ -103,12 +109,16 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	if n := st.syncs.Load(); n != 1 {
 		t.Fatalf("%d syncs after the incident opened, want 1", n)
 	}
+	reads := st.reads.Load()
 	for range 10 {
 		clk.Advance(time.Second)
 		ingest(2, model.SeverityMedium)
 	}
 	if n := st.syncs.Load(); n != 1 {
 		t.Fatalf("%d syncs after 10 batches of new alerts within the interval, want 1", n)
+	}
+	if n := st.reads.Load() - reads; n != 0 {
+		t.Errorf("%d reads of the incident for alerts like its own, want none", n)
 	}
 	ingest(1, model.SeverityCritical)
 	if n := st.syncs.Load(); n != 2 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,10 @@ type Event struct {
 	IncidentID int64
 	Kind       EventKind
 	Notifiable bool
+	// CountOnly is set on an EventUpdated that only added alerts: no new entity and
+	// no change of severity, status or notifiability. What it changes (counts, last
+	// seen) can wait for a subscriber's next periodic look.
+	CountOnly bool
 }
 
 // NewPipeline returns a pipeline over st, with the correlation state restored from it.
@@ -226,7 +231,8 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 			return fmt.Errorf("merge %s into %s: %w", model.IncidentNumber(mv[0]), model.IncidentNumber(mv[1]), err)
 		}
 	}
-	if err := addEntities(tx, eng, fresh); err != nil {
+	grew, err := addEntities(tx, eng, fresh)
+	if err != nil {
 		return err
 	}
 	at := p.clk.Now().UTC()
@@ -281,7 +287,10 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 				return fmt.Errorf("write timeline of %s: %w", inc.Number, err)
 			}
 		}
-		*events = append(*events, Event{IncidentID: inc.ID, Kind: kind, Notifiable: inc.Notifiable})
+		_, gained := slices.BinarySearch(grew, inc.ID)
+		countOnly := kind == EventUpdated && !gained && inc.Severity == c.PrevSeverity &&
+			inc.Status == c.PrevStatus && inc.Notifiable == c.PrevNotifiable
+		*events = append(*events, Event{IncidentID: inc.ID, Kind: kind, Notifiable: inc.Notifiable, CountOnly: countOnly})
 	}
 	return nil
 }
@@ -298,9 +307,10 @@ func (p *Pipeline) notifyReason(inc *model.Incident) string {
 }
 
 // addEntities records the entities of the new alerts on their incidents, one call per
-// incident, leaving out those the incident already holds (the engine remembers them).
-// Community IDs stay on the alerts only: they name flows, not parties.
-func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) error {
+// incident, leaving out those the incident already holds (the engine remembers them),
+// and returns the incidents that gained one, in id order. Community IDs stay on the alerts only:
+// they name flows, not parties.
+func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) ([]int64, error) {
 	var (
 		per   map[int64][]model.Entity // made at the first new entity: usually there is none
 		order []int64
@@ -319,12 +329,13 @@ func addEntities(tx store.Tx, eng *Engine, alerts []*model.Alert) error {
 		}
 		per[a.IncidentID] = next
 	}
+	slices.Sort(order)
 	for _, id := range order {
 		if err := tx.AddIncidentEntities(id, per[id]); err != nil {
-			return fmt.Errorf("write entities of %s: %w", model.IncidentNumber(id), err)
+			return nil, fmt.Errorf("write entities of %s: %w", model.IncidentNumber(id), err)
 		}
 	}
-	return nil
+	return order, nil
 }
 
 func auditAt(tx store.Tx, at time.Time, actor, action, subject string, detail any) error {

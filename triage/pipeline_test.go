@@ -546,3 +546,36 @@ func TestPipelineWritesEachEntityOnce(t *testing.T) {
 		t.Fatalf("%d entity rows after more alerts and a restart, want still 2", n)
 	}
 }
+
+// TestEventsTellCountOnlyUpdates: an update that only adds alerts like the incident's
+// own is marked CountOnly; a new entity or a severity rise is not.
+func TestEventsTellCountOnlyUpdates(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"))
+	p := newPipeline(t, st, DefaultConfig(), clock.NewFake(t0.Add(time.Hour)))
+	events, cancel := p.Subscribe()
+	defer cancel()
+	n := 0
+	step := func(sev model.Severity, victim string, want Event) {
+		t.Helper()
+		n++
+		a := mk(t0.Add(time.Duration(n)*time.Second), sev, model.CategoryBruteforce, "ET SCAN Potential SSH Scan", src("203.0.113.7"), dst(victim))
+		if _, err := p.Ingest(ctx, []*model.Alert{a}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-events:
+			want.IncidentID = ev.IncidentID
+			if ev != want {
+				t.Errorf("alert %d: event %+v, want %+v", n, ev, want)
+			}
+		default:
+			t.Fatalf("alert %d: no event", n)
+		}
+	}
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventOpened, Notifiable: true})
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true})
+	step(model.SeverityMedium, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true})
+	step(model.SeverityHigh, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true})
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true})
+}
