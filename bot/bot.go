@@ -66,8 +66,10 @@ type Options struct {
 	// Interval is the least time between two rolling updates, or two count-only edits
 	// of the opening message, in one room (default 30s).
 	Interval time.Duration
-	// Reconcile is how often every open room is synced even without events
-	// (default 1m): events are hints and may be dropped.
+	// Reconcile is how long an open room may go without a sync (default 10m): each
+	// is synced at least this often even without events or kicks, in case one was
+	// lost. The rooms due are looked for every minute (or Reconcile, if shorter), so
+	// the syncs spread out instead of coming all at once.
 	Reconcile time.Duration
 	Playbooks Playbooks
 	Narrator  Narrator
@@ -162,7 +164,7 @@ func New(o Options) (*Bot, error) {
 		o.Interval = 30 * time.Second
 	}
 	if o.Reconcile <= 0 {
-		o.Reconcile = time.Minute
+		o.Reconcile = 10 * time.Minute
 	}
 	b := &Bot{st: o.Store, platforms: o.Platforms, handler: o.Handler, clk: o.Clock, log: o.Log,
 		interval: o.Interval, reconcile: o.Reconcile, playbooks: o.Playbooks, narrator: o.Narrator,
@@ -284,7 +286,7 @@ func (b *Bot) runRooms(ctx context.Context) {
 		case <-tick.C:
 		}
 		b.Tick(ctx)
-		if now := b.clk.Now(); now.Sub(lastReconcile) >= b.reconcile {
+		if now := b.clk.Now(); now.Sub(lastReconcile) >= min(b.reconcile, time.Minute) {
 			lastReconcile = now
 			full := false
 			if d, ok := b.events.(interface{ Dropped() int64 }); ok {
@@ -296,7 +298,7 @@ func (b *Bot) runRooms(ctx context.Context) {
 			if full {
 				err = b.ReconcileAll(ctx)
 			} else {
-				err = b.reconcileOpen(ctx)
+				err = b.reconcileStale(ctx, now.Add(-b.reconcile))
 			}
 			if err != nil && ctx.Err() == nil {
 				b.log.Warn("chat: reconcile failed", "err", err)
@@ -464,16 +466,29 @@ func (b *Bot) ReconcileAll(ctx context.Context) error {
 }
 
 func (b *Bot) reconcileOpen(ctx context.Context) error {
+	return b.reconcileStale(ctx, time.Time{})
+}
+
+// reconcileStale syncs the incidents of open rooms that were last synced before
+// before, or not since the start (a zero before: only those).
+func (b *Bot) reconcileStale(ctx context.Context, before time.Time) error {
 	rooms, err := b.st.ChatRooms(ctx, "", true)
 	if err != nil {
 		return err
 	}
 	var last int64
 	for _, r := range rooms {
-		if r.IncidentID != last {
-			last = r.IncidentID
-			b.syncOne(ctx, r.IncidentID)
+		if r.IncidentID == last {
+			continue
 		}
+		last = r.IncidentID
+		b.mu.Lock()
+		s, ok := b.synced[r.IncidentID]
+		b.mu.Unlock()
+		if ok && !s.at.Before(before) {
+			continue
+		}
+		b.syncOne(ctx, r.IncidentID)
 	}
 	return nil
 }

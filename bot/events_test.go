@@ -233,3 +233,56 @@ func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
 		t.Errorf("%d events dropped", n)
 	}
 }
+
+// TestReconcileSyncsOnlyStaleRooms: the periodic reconcile syncs an open room once
+// it has gone Reconcile without a sync, not before.
+func TestReconcileSyncsOnlyStaleRooms(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
+	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	st := &countingStore{SQLite: sq}
+	log := slog.New(slog.DiscardHandler)
+	pipe, err := triage.NewPipeline(ctx, sq, triage.DefaultConfig(), clk, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{Store: st, Platforms: []Platform{&nullPlatform{}}, Clock: clk, Log: log,
+		Handler: HandlerFunc(func(context.Context, Interaction) Reply { return Reply{} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipe.Ingest(ctx, burstAlerts(0, 2, clk.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReconcileAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Outbox().DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.syncs.Swap(0); n != 2 {
+		t.Fatalf("%d syncs at the start, want one per incident (2)", n)
+	}
+	clk.Advance(4 * time.Minute)
+	if _, err := b.Sync(ctx, 2); err != nil { // an event or a kick
+		t.Fatal(err)
+	}
+	st.syncs.Store(0)
+	clk.Advance(7 * time.Minute)
+	if err := b.reconcileStale(ctx, clk.Now().Add(-10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.syncs.Swap(0); n != 1 {
+		t.Fatalf("%d syncs 11 and 7 minutes after the last ones, want the stale room's (1)", n)
+	}
+	if err := b.reconcileStale(ctx, clk.Now().Add(-10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.syncs.Load(); n != 0 {
+		t.Fatalf("%d syncs right after the reconcile, want none", n)
+	}
+}

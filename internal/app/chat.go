@@ -194,48 +194,9 @@ func readHash(where string, u config.LocalUser, getenv func(string) string) (str
 	return "", fmt.Errorf("%s.password_hash_env: environment variable %s is unset; export the user's bcrypt hash in it", where, u.PasswordHashEnv)
 }
 
-// actionKicks returns a subscription to the incidents whose actions changed (from the
-// response engine), or nil without one.
-func (a *App) actionKicks() func() (<-chan int64, func()) {
-	if a.Actions == nil {
-		return nil
-	}
-	return func() (<-chan int64, func()) {
-		evs, unsub := a.Actions.Subscribe()
-		out := make(chan int64, 256)
-		done := make(chan struct{})
-		go func() {
-			defer close(out)
-			for {
-				select {
-				case <-done:
-					return
-				case ev, ok := <-evs:
-					if !ok {
-						return
-					}
-					if ev.IncidentID > 0 {
-						select {
-						case out <- ev.IncidentID:
-						default: // the bot reconciles open rooms anyway
-						}
-					}
-				}
-			}
-		}()
-		var once sync.Once
-		return out, func() {
-			once.Do(func() {
-				close(done)
-				unsub()
-			})
-		}
-	}
-}
-
 // StartChat runs the chat layer (room syncing and the outbox) until the returned
-// function is called or ctx ends; the function waits for it to stop. kick, when not
-// nil, delivers incident ids whose actions changed.
+// function is called or ctx ends; the function waits for it to stop. Changes of the
+// response engine's actions kick their incidents' rooms.
 func (a *App) StartChat(ctx context.Context) func() {
 	if a.Bot == nil {
 		return func() {}
@@ -261,21 +222,25 @@ func (a *App) StartChat(ctx context.Context) func() {
 			}()
 		}
 	}
-	if src := a.actionKicks(); src != nil {
+	if a.Actions != nil {
+		// Rooms show action changes at once: each change of the response engine
+		// kicks its incident's sync (a map insert: the subscription never backs up).
+		evs, unsub := a.Actions.Subscribe()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ch, unsub := src()
 			defer unsub()
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case id, ok := <-ch:
+				case ev, ok := <-evs:
 					if !ok {
 						return
 					}
-					a.Bot.Kick(id)
+					if ev.IncidentID > 0 {
+						a.Bot.Kick(ev.IncidentID)
+					}
 				}
 			}
 		}()
