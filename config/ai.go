@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -43,6 +44,11 @@ type AI struct {
 	// placeholders before anything leaves the process, and restores them in the
 	// answer: auto (on unless base_url is a loopback address), always or never.
 	Redact string `yaml:"redact"`
+	// InternalDomains are the DNS suffixes of the organisation's own names: with
+	// redaction on, a domain under one of them (in entities and in alert text) is
+	// replaced by a placeholder like the internal addresses. Other domains are
+	// evidence (C2, exfiltration) and are kept. Left out: DefaultInternalDomains.
+	InternalDomains []string `yaml:"internal_domains"`
 	// MinInterval is the least time between two narratives of one incident.
 	MinInterval Duration `yaml:"min_interval"`
 	// Debounce is how long a meaningful change (new stage, severity, merge,
@@ -67,6 +73,14 @@ const (
 	FormatJSONSchema = "json_schema"
 	FormatJSONObject = "json_object"
 )
+
+// DefaultInternalDomains are internal_domains' default: the names reserved or
+// commonly used for private networks.
+var DefaultInternalDomains = []string{"local", "internal", "lan", "home.arpa", "localdomain", "intranet", "corp", "home"}
+
+// dnsName matches a DNS name: labels of letters, digits and inner hyphens (or
+// underscores), joined by dots.
+var dnsName = regexp.MustCompile(`^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$`)
 
 // DefaultOpenAIBaseURL is base_url's default for api_type openai.
 const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
@@ -113,6 +127,9 @@ func (a AI) WithDefaults() AI {
 	}
 	if a.MaxAlerts == 0 {
 		a.MaxAlerts = 20
+	}
+	if a.InternalDomains == nil {
+		a.InternalDomains = append([]string(nil), DefaultInternalDomains...)
 	}
 	return a
 }
@@ -213,6 +230,13 @@ func (c *Config) validateAI() error {
 	}
 	if a.MaxAlerts < 1 || a.MaxAlerts > 200 {
 		return fmt.Errorf("ai.max_alerts: %d; want between 1 and 200", a.MaxAlerts)
+	}
+	for i, d := range a.InternalDomains {
+		norm := strings.ToLower(strings.Trim(strings.TrimSpace(d), "."))
+		if len(norm) > 253 || !dnsName.MatchString(norm) {
+			return fmt.Errorf("ai.internal_domains[%d]: %q is not a DNS name; give a suffix such as corp.example.com or internal", i, d)
+		}
+		a.InternalDomains[i] = norm
 	}
 	c.AI = a
 	return nil

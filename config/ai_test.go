@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,24 +12,25 @@ import (
 // this error, and that no error repeats a key written in the wrong place.
 func TestInvalidAIConfigs(t *testing.T) {
 	want := map[string]string{
-		"bad_api_type.yaml":     `ai.api_type: "anthropic"; want openai (any OpenAI-compatible server) or azure`,
-		"azure_no_url.yaml":     `ai.base_url: required for api_type azure, e.g. https://NAME.openai.azure.com`,
-		"bad_url.yaml":          `ai.base_url: "api.openai.com/v1" is not an absolute http or https URL`,
-		"url_credentials.yaml":  `ai.base_url: holds credentials; remove them and set api_key_env or api_key_file`,
-		"http_remote.yaml":      `ai.base_url: http:// would send the API key and incident data unencrypted to llm.example; use https:// (plain http is allowed only for a loopback address)`,
-		"no_model.yaml":         `ai.model: required; name the model (for azure, the deployment), e.g. gpt-4o-mini or llama3.1:8b`,
-		"both_keys.yaml":        `ai: api_key_env and api_key_file both set; keep one`,
-		"key_in_env.yaml":       `ai.api_key_env: not an environment variable name; it names the variable (like OPENAI_API_KEY), it does not hold the key`,
-		"no_key.yaml":           `ai: no API key; set api_key_env (an environment variable) or api_key_file (a file holding it); only a loopback base_url may go without`,
-		"bad_timeout.yaml":      `ai.timeout: 500ms; want between 1s and 10m`,
-		"bad_max_tokens.yaml":   `ai.max_tokens: 10; want between 64 and 32768`,
-		"bad_temperature.yaml":  `ai.temperature: 3; want between 0 and 2`,
-		"bad_format.yaml":       `ai.response_format: "text"; want json_schema or json_object`,
-		"bad_redact.yaml":       `ai.redact: "sometimes"; want auto (on unless base_url is a loopback address), always or never`,
-		"bad_min_interval.yaml": `ai.min_interval: 1s; want between 10s and 24h`,
-		"bad_budget.yaml":       `ai.hourly_token_budget: 500 is below max_tokens (1000); no narrative would fit`,
-		"bad_max_alerts.yaml":   `ai.max_alerts: 500; want between 1 and 200`,
-		"unknown_key.yaml":      `line 4: unknown key "api_key"; allowed here: enabled, base_url, api_type, api_version, model, api_key_env, api_key_file, timeout, max_tokens, temperature, response_format, redact, min_interval, debounce, hourly_token_budget, max_alerts`,
+		"bad_api_type.yaml":        `ai.api_type: "anthropic"; want openai (any OpenAI-compatible server) or azure`,
+		"azure_no_url.yaml":        `ai.base_url: required for api_type azure, e.g. https://NAME.openai.azure.com`,
+		"bad_url.yaml":             `ai.base_url: "api.openai.com/v1" is not an absolute http or https URL`,
+		"url_credentials.yaml":     `ai.base_url: holds credentials; remove them and set api_key_env or api_key_file`,
+		"http_remote.yaml":         `ai.base_url: http:// would send the API key and incident data unencrypted to llm.example; use https:// (plain http is allowed only for a loopback address)`,
+		"no_model.yaml":            `ai.model: required; name the model (for azure, the deployment), e.g. gpt-4o-mini or llama3.1:8b`,
+		"both_keys.yaml":           `ai: api_key_env and api_key_file both set; keep one`,
+		"key_in_env.yaml":          `ai.api_key_env: not an environment variable name; it names the variable (like OPENAI_API_KEY), it does not hold the key`,
+		"no_key.yaml":              `ai: no API key; set api_key_env (an environment variable) or api_key_file (a file holding it); only a loopback base_url may go without`,
+		"bad_timeout.yaml":         `ai.timeout: 500ms; want between 1s and 10m`,
+		"bad_max_tokens.yaml":      `ai.max_tokens: 10; want between 64 and 32768`,
+		"bad_temperature.yaml":     `ai.temperature: 3; want between 0 and 2`,
+		"bad_format.yaml":          `ai.response_format: "text"; want json_schema or json_object`,
+		"bad_redact.yaml":          `ai.redact: "sometimes"; want auto (on unless base_url is a loopback address), always or never`,
+		"bad_min_interval.yaml":    `ai.min_interval: 1s; want between 10s and 24h`,
+		"bad_budget.yaml":          `ai.hourly_token_budget: 500 is below max_tokens (1000); no narrative would fit`,
+		"bad_max_alerts.yaml":      `ai.max_alerts: 500; want between 1 and 200`,
+		"bad_internal_domain.yaml": `ai.internal_domains[1]: "bad domain!" is not a DNS name; give a suffix such as corp.example.com or internal`,
+		"unknown_key.yaml":         `line 4: unknown key "api_key"; allowed here: enabled, base_url, api_type, api_version, model, api_key_env, api_key_file, timeout, max_tokens, temperature, response_format, redact, internal_domains, min_interval, debounce, hourly_token_budget, max_alerts`,
 	}
 	errs := checkInvalid(t, "testdata/invalid_ai", want, func(b []byte) []byte { return append(b, sourcesBase...) })
 	for name, err := range errs {
@@ -50,8 +52,12 @@ func TestAIDefaults(t *testing.T) {
 	if a.BaseURL != DefaultOpenAIBaseURL || a.APIType != AIOpenAI || time.Duration(a.Timeout) != 30*time.Second ||
 		a.MaxTokens != 800 || *a.Temperature != 0.2 || a.ResponseFormat != FormatJSONSchema || a.Redact != RedactAuto ||
 		time.Duration(a.MinInterval) != 5*time.Minute || time.Duration(a.Debounce) != 20*time.Second ||
-		a.HourlyTokenBudget != 200000 || a.MaxAlerts != 20 {
+		a.HourlyTokenBudget != 200000 || a.MaxAlerts != 20 || !slices.Equal(a.InternalDomains, DefaultInternalDomains) {
 		t.Errorf("defaults: %+v", a)
+	}
+	c, err = Parse([]byte("ai:\n  enabled: true\n  model: m\n  api_key_env: K\n  internal_domains: [.Corp.Example.COM., ad.internal]\n" + base))
+	if err != nil || !slices.Equal(c.AI.InternalDomains, []string{"corp.example.com", "ad.internal"}) {
+		t.Errorf("internal_domains given: %v, %v", c.AI.InternalDomains, err)
 	}
 	if !a.RedactOn() {
 		t.Error("redact auto is off for api.openai.com")

@@ -64,7 +64,7 @@ func newNarrateEngine(cfg *config.Config, getenv func(string) string, clk clock.
 		return nil, nil, fmt.Errorf("playbooks: %w", err)
 	}
 	eng, err := narrate.NewEngine(narrate.Options{Completer: client, Store: st, Clock: clk, Log: log.With("component", "ai"),
-		Redact: ai.RedactOn(), Internal: cfg.Playbooks.Networks(), MinInterval: time.Duration(ai.MinInterval),
+		Redact: ai.RedactOn(), Internal: cfg.Playbooks.Networks(), InternalDomains: ai.InternalDomains, MinInterval: time.Duration(ai.MinInterval),
 		Debounce: time.Duration(ai.Debounce), HourlyTokenBudget: ai.HourlyTokenBudget, MaxTokens: ai.MaxTokens,
 		Timeout: time.Duration(ai.Timeout) + 5*time.Second, OnUpdate: onUpdate})
 	if err != nil {
@@ -226,7 +226,7 @@ func Explain(ctx context.Context, cfg *config.Config, st *store.SQLite, id int64
 	ex := &Explanation{Incident: inc, Template: bot.TemplateNarrative(v).Text, Redacted: ai.RedactOn()}
 	var red *narrate.Redactor
 	if ex.Redacted {
-		red = narrate.NewRedactor(f, cfg.Playbooks.Networks())
+		red = narrate.NewRedactor(f, cfg.Playbooks.Networks(), ai.InternalDomains)
 	}
 	if ex.Prompt, err = narrate.BuildPrompt(f, red); err != nil {
 		return nil, err

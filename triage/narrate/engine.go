@@ -46,9 +46,11 @@ type Options struct {
 	Clock     clock.Clock
 	Log       *slog.Logger
 	// Redact: replace internal values with placeholders in prompts; Internal lists
-	// internal networks besides the private and special ranges.
-	Redact   bool
-	Internal []netip.Prefix
+	// internal networks besides the private and special ranges, InternalDomains the
+	// DNS suffixes of internal names (config.AI.InternalDomains).
+	Redact          bool
+	Internal        []netip.Prefix
+	InternalDomains []string
 	// MinInterval is the least time between two narratives of one incident
 	// (default 5m); Debounce how long a change must settle first (default 20s).
 	MinInterval time.Duration
@@ -269,7 +271,7 @@ func (e *Engine) redactor(f *Facts) *Redactor {
 	if !e.o.Redact {
 		return nil
 	}
-	return NewRedactor(f, e.o.Internal)
+	return NewRedactor(f, e.o.Internal, e.o.InternalDomains)
 }
 
 // write asks the model for a narrative of f and stores it when it validates.

@@ -41,10 +41,11 @@ func FuzzParse(f *testing.F) {
 // case of redacted values, whatever the text.
 func FuzzRedact(f *testing.F) {
 	facts := fixture()
-	red := narrate.NewRedactor(facts, nil)
+	red := narrate.NewRedactor(facts, nil, []string{"corp.example"})
 	f.Add("login to 10.0.5.11:22 by alice.admin on web-01.corp.example")
 	f.Fuzz(func(t *testing.T, s string) {
-		if strings.ContainsAny(s, "-") && strings.Contains(s, "IP") || strings.Contains(s, "HOST") || strings.Contains(s, "USER") || strings.Contains(s, "DEVICE") {
+		if strings.ContainsAny(s, "-") && strings.Contains(s, "IP") || strings.Contains(s, "HOST") || strings.Contains(s, "USER") ||
+			strings.Contains(s, "DEVICE") || strings.Contains(s, "DOMAIN") {
 			return // text that already holds placeholder-like words
 		}
 		got := red.Restore(red.Redact(s))

@@ -28,7 +28,7 @@ The user message holds the incident as JSON between the lines ` + dataOpen + ` a
 
 You cannot run, approve or propose actions. You may only suggest, in order, action ids listed in playbook.actions[].id of the data; any other id is discarded. Do not invent targets.
 
-Values such as IP-1, HOST-2, USER-3 or DEVICE-4 are placeholders for redacted values; use them exactly as written.
+Values such as IP-1, HOST-2, USER-3, DEVICE-4 or DOMAIN-5 are placeholders for redacted values; use them exactly as written.
 
 Answer with one JSON object and nothing else, with exactly these keys:
 - "summary": 2 to 4 plain sentences: what is happening, who (sources), where (targets), since when, how many alerts, and what is proposed or already done.

@@ -16,7 +16,7 @@ func TestPromptGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "prompt.golden", []byte("--- system\n"+p.System+"\n--- user\n"+p.User+"\n"))
-	p, err = narrate.BuildPrompt(f, narrate.NewRedactor(f, nil))
+	p, err = narrate.BuildPrompt(f, narrate.NewRedactor(f, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

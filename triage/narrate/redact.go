@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// Redactor replaces internal addresses, host and device names and user names with
-// stable placeholders (IP-1, HOST-1, USER-1, DEVICE-1) before facts leave the
-// process, and puts the real values back into the answer. Placeholders are numbered
+// Redactor replaces internal addresses, host and device names, user names and
+// domains under the internal DNS suffixes with stable placeholders (IP-1, HOST-1,
+// USER-1, DEVICE-1, DOMAIN-1) before facts leave the process, and puts the real values back into the answer. Placeholders are numbered
 // in the order the values first appear in the incident, so the same incident gets
 // the same placeholders each time it is narrated.
 type Redactor struct {
@@ -35,14 +35,36 @@ var ipLike = regexp.MustCompile(`[0-9A-Fa-f:.]*[0-9][0-9A-Fa-f:.]*`)
 // neighbouring hex letter into its match and miss them.
 var ipv4Like = regexp.MustCompile(`[0-9]{1,3}(?:\.[0-9]{1,3}){3}`)
 
+// domainLike finds DNS names (two labels or more) in free text.
+var domainLike = regexp.MustCompile(`[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)+`)
+
 // placeholder matches what the redactor writes.
-var placeholder = regexp.MustCompile(`\b(?:IP|HOST|USER|DEVICE)-[0-9]+\b`)
+var placeholder = regexp.MustCompile(`\b(?:IP|HOST|USER|DEVICE|DOMAIN)-[0-9]+\b`)
+
+// underDomain reports whether name is one of the DNS suffixes or a name under one.
+func underDomain(name string, suffixes []string) bool {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	for _, s := range suffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
+			return true
+		}
+	}
+	return false
+}
 
 // NewRedactor builds the redactor of an incident's facts. internal lists the
 // networks (besides RFC 1918, RFC 6598, ULA, loopback and link-local) whose
-// addresses are redacted.
-func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
+// addresses are redacted, domains the DNS suffixes (lowercase, without a leading
+// dot) whose names are.
+func NewRedactor(f *Facts, internal []netip.Prefix, domains []string) *Redactor {
 	r := &Redactor{toPlace: map[string]string{}, toValue: map[string]string{}}
+	suffixes := make([]string, 0, len(domains))
+	for _, d := range domains {
+		if d = strings.ToLower(strings.Trim(strings.TrimSpace(d), ".")); d != "" {
+			suffixes = append(suffixes, d)
+		}
+	}
+	domains = suffixes
 	counts := map[string]int{}
 	nets := append(append([]netip.Prefix(nil), defaultInternal...), internal...)
 	isInternal := func(s string) bool {
@@ -87,6 +109,10 @@ func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
 				add("DEVICE", e.Value)
 			case "user":
 				add("USER", e.Value)
+			case "domain":
+				if underDomain(e.Value, domains) {
+					add("DOMAIN", e.Value)
+				}
 			}
 		}
 	}
@@ -126,6 +152,13 @@ func NewRedactor(f *Facts, internal []netip.Prefix) *Redactor {
 		for _, m := range ipv4Like.FindAllString(t, -1) {
 			if isInternal(m) {
 				add("IP", m)
+			}
+		}
+		if len(domains) > 0 {
+			for _, m := range domainLike.FindAllString(t, -1) {
+				if underDomain(m, domains) {
+					add("DOMAIN", m)
+				}
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // time, values are only replaced where they stand alone, and Restore brings them back.
 func TestRedactorStableAndRestored(t *testing.T) {
 	f := fixture()
-	a, b := narrate.NewRedactor(f, nil), narrate.NewRedactor(fixture(), nil)
+	a, b := narrate.NewRedactor(f, nil, nil), narrate.NewRedactor(fixture(), nil, nil)
 	for _, s := range []string{"10.0.5.11", "web-01.corp.example", "alice.admin", "WEB-01.CORP.EXAMPLE"} {
 		if a.Redact(s) != b.Redact(s) || a.Redact(s) == s {
 			t.Errorf("%q: %q vs %q", s, a.Redact(s), b.Redact(s))
@@ -34,7 +34,7 @@ func TestRedactorStableAndRestored(t *testing.T) {
 	// An internal address written only in free text is redacted too.
 	g := fixture()
 	g.Alerts[1].Title = "probe from 192.168.7.7:4444"
-	if r := narrate.NewRedactor(g, nil); strings.Contains(r.Redact(g.Alerts[1].Title), "192.168.7.7") {
+	if r := narrate.NewRedactor(g, nil, nil); strings.Contains(r.Redact(g.Alerts[1].Title), "192.168.7.7") {
 		t.Error("a free-text internal address survived")
 	}
 }
