@@ -115,9 +115,13 @@ type Bot struct {
 }
 
 // maxCachedStats bounds the incidents whose alert statistics are kept between syncs
-// (a few hundred bytes each); past it the cache starts over. An incident's entry goes
-// when a sync finds it over.
-const maxCachedStats = 16384
+// (a few hundred bytes each); past it the cache starts over. Only incidents of at
+// least minCachedStats alerts are kept: counting a smaller one again costs less than
+// keeping it. An incident's entry goes when a sync finds it over.
+const (
+	maxCachedStats = 4096
+	minCachedStats = 64
+)
 
 // alertStats returns the statistics of all the incident's alerts, reading only the
 // alerts since its previous call where it can.
@@ -133,7 +137,9 @@ func (b *Bot) alertStats(ctx context.Context, incidentID int64) (*store.ChatAler
 	if b.stats == nil || len(b.stats) >= maxCachedStats {
 		b.stats = map[int64]*store.ChatAlertStats{}
 	}
-	if cur := b.stats[incidentID]; cur == nil || cur.MaxID <= st.MaxID {
+	if cur := b.stats[incidentID]; st.Total < minCachedStats {
+		delete(b.stats, incidentID)
+	} else if cur == nil || cur.MaxID <= st.MaxID {
 		b.stats[incidentID] = st
 	}
 	b.statsMu.Unlock()

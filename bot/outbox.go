@@ -46,8 +46,14 @@ type OutboxStore interface {
 	store.Writer
 	ChatRoom(ctx context.Context, platform string, incidentID int64) (*store.ChatRoom, error)
 	ChatMessage(ctx context.Context, platform string, incidentID int64, key string) (*store.ChatMessage, error)
-	ChatOutboxHeads(ctx context.Context, platform string) ([]*store.ChatOp, error)
+	// ChatOutboxHeads returns the first live op of each room, soonest due first, at
+	// most limit of them.
+	ChatOutboxHeads(ctx context.Context, platform string, limit int) ([]*store.ChatOp, error)
 }
+
+// passSize is how many rooms' head ops one delivery pass reads: a backlog of
+// thousands of rooms is delivered in passes of this many, not read all at once.
+const passSize = 256
 
 // Backoff is the delay before retry n (1-based): Base·2^(n-1), at most Max.
 type Backoff struct {
@@ -178,7 +184,7 @@ func (o *Outbox) DeliverDue(ctx context.Context) (int, error) {
 func (o *Outbox) NextDue(ctx context.Context) (time.Time, error) {
 	var next time.Time
 	for _, name := range o.names {
-		heads, err := o.st.ChatOutboxHeads(ctx, name)
+		heads, err := o.st.ChatOutboxHeads(ctx, name, 1) // the soonest due
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -205,7 +211,7 @@ func (o *Outbox) pausedUntil(name string) time.Time {
 // delivered, whether any queue moved (an op delivered, set aside, or due again at
 // once), and when the next op is due.
 func (o *Outbox) pass(ctx context.Context, name string) (int, bool, time.Time, error) {
-	heads, err := o.st.ChatOutboxHeads(ctx, name)
+	heads, err := o.st.ChatOutboxHeads(ctx, name, passSize)
 	if err != nil {
 		return 0, false, time.Time{}, err
 	}

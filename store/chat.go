@@ -172,8 +172,8 @@ type ChatReader interface {
 	ChatRooms(ctx context.Context, platform string, openOnly bool) ([]*ChatRoom, error)
 	ChatMessage(ctx context.Context, platform string, incidentID int64, key string) (*ChatMessage, error)
 	// ChatOutboxHeads returns, for each room of the platform with queued ops, the
-	// first op that is not dead.
-	ChatOutboxHeads(ctx context.Context, platform string) ([]*ChatOp, error)
+	// first op that is not dead, soonest due first: at most limit (0: all).
+	ChatOutboxHeads(ctx context.Context, platform string, limit int) ([]*ChatOp, error)
 	// ChatOutbox lists queued ops (dead ones included), in order; platform "" for all.
 	ChatOutbox(ctx context.Context, platform string) ([]*ChatOp, error)
 	// ChatButtonByToken looks a button up by its token, or ErrNotFound.
@@ -653,11 +653,16 @@ func (s *SQLite) ChatMessage(ctx context.Context, platform string, incidentID in
 	return m, nil
 }
 
-func (s *SQLite) ChatOutboxHeads(ctx context.Context, platform string) ([]*ChatOp, error) {
+// ChatOutboxHeads returns the first live op of each room of the platform, soonest due
+// first: at most limit of them (all with limit 0).
+func (s *SQLite) ChatOutboxHeads(ctx context.Context, platform string, limit int) ([]*ChatOp, error) {
 	var out []*ChatOp
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
 	err := s.queryAll(ctx, "SELECT "+chatOpCols+" FROM chat_outbox WHERE id IN"+
-		" (SELECT MIN(id) FROM chat_outbox WHERE platform = ? AND dead = 0 GROUP BY incident_id) ORDER BY next_at, id",
-		[]any{platform}, func(v []driver.Value) { out = append(out, chatOpFrom(v)) })
+		" (SELECT MIN(id) FROM chat_outbox WHERE platform = ? AND dead = 0 GROUP BY incident_id) ORDER BY next_at, id LIMIT ?",
+		[]any{platform, limit}, func(v []driver.Value) { out = append(out, chatOpFrom(v)) })
 	if err != nil {
 		return nil, fmt.Errorf("read the %s outbox: %w", platform, err)
 	}

@@ -62,7 +62,7 @@ func TestChatRoomIntentSurvivesReopen(t *testing.T) {
 	if _, err := s.ChatRoomByID(ctx, "local", ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("room by empty id: %v", err)
 	}
-	heads, err := s.ChatOutboxHeads(ctx, "local")
+	heads, err := s.ChatOutboxHeads(ctx, "local", 0)
 	if err != nil || len(heads) != 1 || heads[0].Kind != "create_room" {
 		t.Fatalf("outbox after reopen: %+v %v", heads, err)
 	}
@@ -93,7 +93,7 @@ func TestChatOutboxOrderCoalesceAndRevisions(t *testing.T) {
 		}
 		return nil
 	})
-	heads, err := s.ChatOutboxHeads(ctx, "p")
+	heads, err := s.ChatOutboxHeads(ctx, "p", 0)
 	if err != nil || len(heads) != 2 || heads[0].ID != first.ID || heads[1].ID != second.ID {
 		t.Fatalf("heads: %+v %v; want the first op of each room", heads, err)
 	}
@@ -120,12 +120,16 @@ func TestChatOutboxOrderCoalesceAndRevisions(t *testing.T) {
 	submit(t, s, func(tx Tx) error { return tx.StartChatOp(opening.ID) })
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	submit(t, s, func(tx Tx) error { return tx.DeferChatOp(opening.ID, 3, at, "429 slow down", false) })
-	heads, _ = s.ChatOutboxHeads(ctx, "p")
+	heads, _ = s.ChatOutboxHeads(ctx, "p", 0)
 	if len(heads) != 2 || heads[1].ID != opening.ID || heads[1].Attempts != 3 || !heads[1].NextAt.Equal(at) || heads[1].LastError != "429 slow down" {
 		t.Fatalf("deferred head: %+v", heads)
 	}
+	// A limit keeps the soonest due.
+	if heads, _ = s.ChatOutboxHeads(ctx, "p", 1); len(heads) != 1 || heads[0].IncidentID != 2 {
+		t.Fatalf("the soonest head: %+v", heads)
+	}
 	submit(t, s, func(tx Tx) error { return tx.DeferChatOp(opening.ID, 4, at, "invalid_blocks", true) })
-	heads, _ = s.ChatOutboxHeads(ctx, "p")
+	heads, _ = s.ChatOutboxHeads(ctx, "p", 0)
 	if len(heads) != 1 || heads[0].IncidentID != 2 {
 		t.Fatalf("a dead op still heads its room: %+v", heads)
 	}

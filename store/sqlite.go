@@ -59,9 +59,11 @@ const (
 	defaultReadConns = 4
 	defaultMaxBatch  = 512
 	busyTimeoutMS    = 5000
-	// stmtCacheSize is how many prepared statements each connection keeps: more than
-	// the distinct statements the store runs on one connection in a busy second.
-	stmtCacheSize = 128
+	// writerStmts and readerStmts are how many prepared statements each connection
+	// keeps (a few KB of SQLite memory each): about the distinct statements the
+	// store runs on it in a busy second.
+	writerStmts = 64
+	readerStmts = 32
 	// writerCacheKiB is the page cache of the write connection; index pages of the
 	// alerts table stay hot in it.
 	writerCacheKiB = 16 << 10
@@ -176,7 +178,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	// _stmt_cache_size: each connection keeps its most recent prepared statements, so
 	// the same query text is compiled once, not on every call.
 	wdsn := fileURI(path, fmt.Sprintf("mode=rwc&_mutex=no&_txlock=immediate&_busy_timeout=%d&_journal_mode=WAL&_synchronous=%s&_foreign_keys=0&_stmt_cache_size=%d",
-		busyTimeoutMS, syncMode, stmtCacheSize))
+		busyTimeoutMS, syncMode, writerStmts))
 	wdb, err := sql.Open("sqlite3", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -227,7 +229,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		return fail(fmt.Errorf("open store %s: %w", path, err))
 	}
 
-	rdsn := fileURI(path, fmt.Sprintf("mode=ro&_mutex=no&_query_only=1&_busy_timeout=%d&_stmt_cache_size=%d", busyTimeoutMS, stmtCacheSize))
+	rdsn := fileURI(path, fmt.Sprintf("mode=ro&_mutex=no&_query_only=1&_busy_timeout=%d&_stmt_cache_size=%d", busyTimeoutMS, readerStmts))
 	s.rdb, err = sql.Open("sqlite3", rdsn)
 	if err != nil {
 		return fail(fmt.Errorf("open store %s for reading: %w", path, err))
