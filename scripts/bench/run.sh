@@ -144,14 +144,22 @@ field() { # file key: the value after a report line's key
 # half a second, so that work left from one run does not count against the next; the
 # wait is written to idle.tsv.
 wait_idle() {
-	local t0 prev cur n=0 hz
+	local t0 prev cur n=0 quiet=0 hz
 	hz=$(getconf CLK_TCK)
 	t0=$(date +%s.%N)
 	prev=$(proc_ticks "$SERVER_PID")
-	while ((n < 240)); do
+	# Idle: under about 5% of a core for 2 s running (four half-seconds), so the room
+	# updates held back for the update interval, which come at the bot's 1 s ticks,
+	# count as busy too.
+	while ((n < 360)); do
 		sleep 0.5
 		cur=$(proc_ticks "$SERVER_PID")
-		((cur - prev < hz / 40 + 1)) && break
+		if ((cur - prev < hz / 40 + 1)); then
+			quiet=$((quiet + 1))
+			((quiet >= 4)) && break
+		else
+			quiet=0
+		fi
 		prev=$cur
 		n=$((n + 1))
 	done
@@ -224,13 +232,21 @@ wr() { want warroom; }
 
 # after_idle NAME: the server's resident memory now, at its peak, and after 10 s idle.
 after_idle() {
-	local now hwm
+	local now hwm after10 drained
 	now=$(rss_kb)
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
 	sleep 10
-	printf '%s\t%s\t%s\t%s\n' "$1" "$now" "$hwm" "$(rss_kb)" >>"$OUT/memory.tsv"
+	after10=$(rss_kb)
+	# warroom: then until the chat backlog (rooms, plans, held-back updates) is done.
+	drained=-
+	if [[ $SERVER_KIND == warroom ]]; then
+		wait_idle "$1"
+		drained=$(rss_kb)
+		hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$now" "$hwm" "$after10" "$drained" >>"$OUT/memory.tsv"
 }
-printf 'name\trss_kb\tpeak_rss_kb\trss_kb_after_10s_idle\n' >"$OUT/memory.tsv"
+printf 'name\trss_kb\tpeak_rss_kb\trss_kb_after_10s_idle\trss_kb_after_backlog\n' >"$OUT/memory.tsv"
 
 if want baseline; then
 	SERVER_KIND=baseline
