@@ -296,14 +296,19 @@ func TestRunPlansNotifiableIncidents(t *testing.T) {
 	p := newPlanRig(t)
 	p.addAlerts(model.CategoryBruteforce, model.SeverityMedium, sshAlert(0, "203.0.113.45", "172.16.5.10"))
 	quiet := putIncident(t, p.st, model.StatusOpen)
+	var (
+		evs  <-chan Event
+		stop func()
+	)
 	e, _, _ := runEngine(t, func(f func(*Options)) *Engine {
-		return p.engine(func(o *Options) {
+		e := p.engine(func(o *Options) {
 			set, _ := playbooks.LoadBuiltin()
 			o.Playbooks, o.Events = set, events
 			o.Connectors = map[string]connectors.Connector{"edl": p.edl, "edr": p.edr}
 		}, f)
+		evs, stop = e.Subscribe() // before Run: the start's own plan is seen too
+		return e
 	})
-	evs, stop := e.Subscribe()
 	defer stop()
 	// The start plans the live notifiable incident; events then bring new ones.
 	events.ch <- triage.Event{IncidentID: quiet, Kind: triage.EventUpdated, Notifiable: false}
