@@ -51,6 +51,8 @@ type genericAlert struct {
 	url, description, status, drillID   string
 	entities                            []genericEntity
 	labels                              labels
+	// arena is where the alert's entities are cut from, when it has room.
+	arena []model.Entity
 }
 
 type genericEntity struct {
@@ -140,6 +142,8 @@ func (genericDecoder) Decode(body []byte, opts Options) ([]Item, error) {
 	defer scr.keepElems(elems)
 	items, slab := scr.alloc(len(elems))
 	raw := bodyCopy{src: body, borrow: scr.borrowed()}
+	// The alerts' entities are cut from one reused arena while it lasts.
+	arena := scr.entities(entitiesPerAlert * len(elems))
 	var (
 		sc   scanner
 		ents []genericEntity
@@ -148,7 +152,9 @@ func (genericDecoder) Decode(body []byte, opts Options) ([]Item, error) {
 		g := genericAlert{entities: ents[:0]}
 		g.labels.m = scr.labelMap(i)
 		a := &slab[i]
+		g.arena = arena
 		err := decodeGeneric(&sc, elem, &g, a, opts)
+		arena = g.arena
 		scr.keepLabels(i, g.labels.m)
 		if err != nil {
 			items[i].Err = err
@@ -216,7 +222,14 @@ func decodeGeneric(sc *scanner, elem []byte, g *genericAlert, a *model.Alert, op
 	a.SourceRef = clip(g.id, maxRuleLen)
 	a.DrillID = clip(g.drillID, maxRuleLen)
 
-	es := entities{list: make([]model.Entity, 0, len(g.entities))}
+	n := len(g.entities)
+	var list []model.Entity
+	if n <= len(g.arena) {
+		list, g.arena = g.arena[:0:n], g.arena[n:]
+	} else {
+		list = make([]model.Entity, 0, n)
+	}
+	es := entities{list: list}
 	for i, e := range g.entities {
 		if err := es.explicit(i, e); err != nil {
 			return err

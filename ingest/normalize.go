@@ -650,6 +650,9 @@ func slabEntities(slab []model.Entity, i int) []model.Entity {
 // canonIP parses an IP address and returns its canonical text: IPv4-mapped IPv6
 // addresses become IPv4, zones are dropped. It returns s itself when already canonical.
 func canonIP(s string) (string, bool) {
+	if !ipChars(s) {
+		return "", false // a name: no parse, and no error to allocate
+	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return "", false
@@ -661,6 +664,25 @@ func canonIP(s string) (string, bool) {
 		return s, true
 	}
 	return string(c), true
+}
+
+// ipChars reports whether s could be an address literal: hex digits, dots and colons,
+// then an optional %zone.
+func ipChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':':
+		case c == '%' && i > 0:
+			return true
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ip adds an address that must parse: an unparsable value rejects the alert.

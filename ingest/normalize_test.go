@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -240,4 +241,18 @@ func TestPeekEventType(t *testing.T) {
 			t.Errorf("%s: %q %v, want %q", in, got, ok, want)
 		}
 	}
+}
+
+// FuzzCanonIP checks the quick character test in front of canonIP never turns away
+// an address netip.ParseAddr accepts.
+func FuzzCanonIP(f *testing.F) {
+	for _, s := range []string{"192.0.2.1", "fe80::1%eth0", "::ffff:192.0.2.1", "srv-01", "dead.beef", "%x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := netip.ParseAddr(s)
+		if _, ok := canonIP(s); ok != (err == nil) {
+			t.Fatalf("canonIP(%q) ok = %v, ParseAddr error %v", s, ok, err)
+		}
+	})
 }
