@@ -12,7 +12,8 @@
 # It installs nothing. It needs: go (builds warroom and the baseline server), curl, and
 # for the comparison Debian's prometheus-alertmanager (apt-get install
 # prometheus-alertmanager). Every server it starts listens on 127.0.0.1 and is stopped
-# on exit. Results: one text report per measurement and summary.tsv in $OUT.
+# on exit. Results: one text report per measurement and summary.tsv in $OUT. Each warroom
+# database is deleted when its server stops (KEEP_DB=1 keeps them: several GB in all).
 set -euo pipefail
 
 SELF=$(readlink -f "$0")
@@ -78,6 +79,11 @@ stop_server() {
 		wait "$SERVER_PID" 2>/dev/null || true
 	fi
 	SERVER_PID=
+	# A warroom run leaves up to a few GB of database behind; KEEP_DB=1 keeps it.
+	if [[ -n ${SERVER_DIR:-} && ${KEEP_DB:-0} != 1 ]]; then
+		rm -f "$SERVER_DIR"/warroom.db "$SERVER_DIR"/warroom.db-wal "$SERVER_DIR"/warroom.db-shm
+	fi
+	SERVER_DIR=
 }
 trap stop_server EXIT
 
@@ -121,7 +127,7 @@ start_warroom() { # fresh database with the example configuration
 	dir=$(mktemp -d "$OUT/wr.XXXX")
 	"${RUN[@]}" "$WARROOM" serve --config config.example.yaml --listen "127.0.0.1:$WR_PORT" --db "$dir/warroom.db" \
 		>"$dir/warroom.log" 2>&1 &
-	SERVER_PID=$!
+	SERVER_PID=$! SERVER_DIR=$dir
 	wait_ready "http://127.0.0.1:$WR_PORT/readyz"
 }
 
@@ -140,9 +146,9 @@ field() { # file key: the value after a report line's key
 	awk -v k="$2" 'index($0, k) == 1 { sub("^" k " *", ""); print; exit }' "$1"
 }
 
-# wait_idle LABEL: wait (at most 120 s) until the server uses under 5% of a core over
-# half a second, so that work left from one run does not count against the next; the
-# wait is written to idle.tsv.
+# wait_idle LABEL: wait (at most 180 s) until the server uses under 5% of a core over
+# 2 s, so that work left from one run does not count against the next; the wait is
+# written to idle.tsv.
 wait_idle() {
 	local t0 prev cur n=0 quiet=0 hz
 	hz=$(getconf CLK_TCK)
