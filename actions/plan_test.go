@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/playbooks"
 	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/store/storetest"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
 )
@@ -364,22 +364,6 @@ func TestRunPlansAnIncidentAgainAfterTheInterval(t *testing.T) {
 	awaitProposal("198.51.100.7/32")
 }
 
-// gatedStore holds the engine's first incident read until open is closed.
-type gatedStore struct {
-	*store.SQLite
-	once    sync.Once
-	entered chan struct{}
-	open    chan struct{}
-}
-
-func (g *gatedStore) Incident(ctx context.Context, id int64) (*model.Incident, error) {
-	g.once.Do(func() {
-		close(g.entered)
-		<-g.open
-	})
-	return g.SQLite.Incident(ctx, id)
-}
-
 // TestRunPlansEveryIncidentOfABurst: more new incidents than the event subscription
 // holds arrive while a plan is stuck; none of their events is dropped and each
 // incident gets its proposal.
@@ -395,7 +379,7 @@ func TestRunPlansEveryIncidentOfABurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := &gatedStore{SQLite: st, entered: make(chan struct{}), open: make(chan struct{})}
+	gate := storetest.NewGated(st)
 	const batches, per = 15, 100 // 1,500 incidents: more than the subscription's 1,024
 	e, _, _ := runEngine(t, func(f func(*Options)) *Engine {
 		o := Options{Store: gate, Clock: clk, Playbooks: set, Events: pipe,
@@ -432,14 +416,14 @@ func TestRunPlansEveryIncidentOfABurst(t *testing.T) {
 	}
 	burst(0)
 	select {
-	case <-gate.entered:
+	case <-gate.Entered():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the first incident was not planned")
 	}
 	for i := 1; i < batches; i++ {
 		burst(i * per)
 	}
-	close(gate.open)
+	gate.Open()
 	seen := map[int64]bool{}
 	deadline := time.After(60 * time.Second)
 	for len(seen) < batches*per {

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/store/storetest"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
 )
@@ -55,23 +55,30 @@ func (p *nullPlatform) Update(ctx context.Context, r RoomRef, ref MessageRef, m 
 	return nil
 }
 
+// eventsEnv opens a real store file and a pipeline on it, on a fake clock.
+func eventsEnv(t *testing.T) (*clock.Fake, *store.SQLite, *triage.Pipeline, *slog.Logger) {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
+	sq, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	log := slog.New(slog.DiscardHandler)
+	pipe, err := triage.NewPipeline(context.Background(), sq, triage.DefaultConfig(), clk, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clk, sq, pipe, log
+}
+
 // TestBusyIncidentIsSyncedOncePerInterval feeds the pipeline's events to the bot: an
 // incident that keeps receiving alerts is synced once per interval, while a change
 // of severity shows at once.
 func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
-	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
+	clk, sq, pipe, log := eventsEnv(t)
 	st := &countingStore{SQLite: sq}
-	log := slog.New(slog.DiscardHandler)
-	pipe, err := triage.NewPipeline(ctx, sq, triage.DefaultConfig(), clk, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	evs, unsub := pipe.Subscribe()
 	defer unsub()
 	b, err := New(Options{Store: st, Platforms: []Platform{&nullPlatform{}}, Clock: clk, Log: log,
@@ -133,22 +140,6 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	}
 }
 
-// gatedStore holds the first sync in its first read until open is closed.
-type gatedStore struct {
-	*store.SQLite
-	once    sync.Once
-	entered chan struct{}
-	open    chan struct{}
-}
-
-func (g *gatedStore) Incident(ctx context.Context, id int64) (*model.Incident, error) {
-	g.once.Do(func() {
-		close(g.entered)
-		<-g.open
-	})
-	return g.SQLite.Incident(ctx, id)
-}
-
 // roomCounter is a platform that reports on done once it has created want rooms.
 type roomCounter struct {
 	nullPlatform
@@ -184,19 +175,9 @@ func burstAlerts(first, n int, at time.Time) []*model.Alert {
 func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
-	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
-	log := slog.New(slog.DiscardHandler)
-	pipe, err := triage.NewPipeline(ctx, sq, triage.DefaultConfig(), clk, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, sq, pipe, log := eventsEnv(t)
 	const batches, per = 15, 100 // 1,500 incidents: more than the subscription's 1,024
-	gate := &gatedStore{SQLite: sq, entered: make(chan struct{}), open: make(chan struct{})}
+	gate := storetest.NewGated(sq)
 	plat := &roomCounter{want: batches * per, done: make(chan struct{})}
 	b, err := New(Options{Store: gate, Platforms: []Platform{plat}, Clock: clk, Log: log, Events: pipe,
 		Reconcile: time.Hour, Handler: HandlerFunc(func(context.Context, Interaction) Reply { return Reply{} })})
@@ -214,7 +195,7 @@ func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-gate.entered:
+	case <-gate.Entered():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the first incident was not synced")
 	}
@@ -223,7 +204,7 @@ func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	close(gate.open)
+	gate.Open()
 	select {
 	case <-plat.done:
 	case <-time.After(60 * time.Second):
@@ -238,18 +219,8 @@ func TestBurstOfIncidentsWhileSyncingLosesNone(t *testing.T) {
 // it has gone Reconcile without a sync, not before.
 func TestReconcileSyncsOnlyStaleRooms(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
-	sq, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "warroom.db"), store.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
+	clk, sq, pipe, log := eventsEnv(t)
 	st := &countingStore{SQLite: sq}
-	log := slog.New(slog.DiscardHandler)
-	pipe, err := triage.NewPipeline(ctx, sq, triage.DefaultConfig(), clk, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := New(Options{Store: st, Platforms: []Platform{&nullPlatform{}}, Clock: clk, Log: log,
 		Handler: HandlerFunc(func(context.Context, Interaction) Reply { return Reply{} })})
 	if err != nil {
