@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -171,11 +172,120 @@ func decodeEntities(b []byte, valid bool) ([]model.Entity, error) {
 	if !valid {
 		return nil, nil
 	}
+	if ents, ok := decodeEntitiesPlain(b); ok {
+		return ents, nil
+	}
 	ents := []model.Entity{}
 	if err := json.Unmarshal(b, &ents); err != nil {
 		return nil, fmt.Errorf("decode entities: %w", err)
 	}
 	return ents, nil
+}
+
+// decodeEntitiesPlain decodes exactly what appendEntitiesJSON writes when no string
+// needs an escape: [{"kind":"…","value":"…","role":"…"},…]. Anything else reports
+// false, for encoding/json to decode. Kinds and roles are the model's own strings
+// where they are one of them, so reading an alert allocates only its values.
+func decodeEntitiesPlain(b []byte) ([]model.Entity, bool) {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, false
+	}
+	n := bytes.Count(b, []byte(`{"kind":`))
+	ents := make([]model.Entity, 0, n)
+	i := 1
+	for i < len(b)-1 {
+		if len(ents) > 0 {
+			if b[i] != ',' {
+				return nil, false
+			}
+			i++
+		}
+		var kind, value, role []byte
+		var ok bool
+		if i, ok = expect(b, i, `{"kind":`); !ok {
+			return nil, false
+		}
+		if kind, i, ok = plainBytes(b, i); !ok {
+			return nil, false
+		}
+		if i, ok = expect(b, i, `,"value":`); !ok {
+			return nil, false
+		}
+		if value, i, ok = plainBytes(b, i); !ok {
+			return nil, false
+		}
+		if i, ok = expect(b, i, `,"role":`); !ok {
+			return nil, false
+		}
+		if role, i, ok = plainBytes(b, i); !ok {
+			return nil, false
+		}
+		if i, ok = expect(b, i, `}`); !ok {
+			return nil, false
+		}
+		ents = append(ents, model.Entity{Kind: model.EntityKind(knownString(kind)), Value: string(value), Role: model.Role(knownString(role))})
+	}
+	return ents, i == len(b)-1
+}
+
+// expect reports whether b holds lit at i, and the index after it.
+func expect(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
+
+// plainBytes reads a JSON string without escapes or control characters at i, and
+// returns its bytes with the index after its closing quote. Invalid UTF-8 reports
+// false: encoding/json would change it.
+func plainBytes(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s := b[i+1 : j]
+			if !utf8.Valid(s) {
+				return nil, i, false
+			}
+			return s, j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, i, false
+		}
+	}
+	return nil, i, false
+}
+
+// knownString returns s as a string: the model's own when it is an entity kind or
+// role, so that those allocate nothing.
+func knownString(s []byte) string {
+	switch string(s) {
+	case "":
+		return ""
+	case string(model.EntityIP):
+		return string(model.EntityIP)
+	case string(model.EntityHost):
+		return string(model.EntityHost)
+	case string(model.EntityUser):
+		return string(model.EntityUser)
+	case string(model.EntityDevice):
+		return string(model.EntityDevice)
+	case string(model.EntityInterface):
+		return string(model.EntityInterface)
+	case string(model.EntityCommunityID):
+		return string(model.EntityCommunityID)
+	case string(model.EntityDomain):
+		return string(model.EntityDomain)
+	case string(model.RoleSrc):
+		return string(model.RoleSrc)
+	case string(model.RoleDst):
+		return string(model.RoleDst)
+	case string(model.RoleObserver):
+		return string(model.RoleObserver)
+	}
+	return string(s)
 }
 
 // decodeLabels parses a labels column; NULL is nil.

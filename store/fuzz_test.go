@@ -58,6 +58,9 @@ func FuzzEntitiesJSON(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("entities %q decoded to %+v, want %+v", b, got, want)
 		}
+		if mine, err := decodeEntities(b, true); err != nil || !reflect.DeepEqual(mine, want) {
+			t.Fatalf("decodeEntities(%q) = %+v, %v; want %+v", b, mine, err, want)
+		}
 
 		labels := map[string]string{key: label, "z": value}
 		var gotLabels map[string]string
@@ -91,4 +94,33 @@ func valid(s string) string {
 		i += n
 	}
 	return b.String()
+}
+
+// FuzzDecodeEntitiesPlain: whatever the quick entities decoder accepts, encoding/json
+// reads as the same entities.
+func FuzzDecodeEntitiesPlain(f *testing.F) {
+	for _, seed := range []string{
+		`[]`,
+		`[{"kind":"ip","value":"203.0.113.7","role":"src"},{"kind":"host","value":"web-01","role":""}]`,
+		`[{"kind":"user","value":"a\"b","role":"dst"}]`,
+		`[ {"kind":"ip","value":"1","role":"src"} ]`,
+		`[{"kind":"ip","value":"1","role":"src"}`,
+		`[{"kind":"ip","value":"1","role":"src"},]`,
+		"[{\"kind\":\"ip\",\"value\":\"\xff\",\"role\":\"src\"}]",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeEntitiesPlain(b)
+		if !ok {
+			return
+		}
+		var want []model.Entity
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("decodeEntitiesPlain accepted %q, which encoding/json refuses: %v", b, err)
+		}
+		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("decodeEntitiesPlain(%q) = %+v, encoding/json %+v", b, got, want)
+		}
+	})
 }
