@@ -98,7 +98,7 @@ func (e *Engine) Plan(ctx context.Context, incidentID int64) (*Planned, error) {
 		delete(e.refused, incidentID)
 		return &Planned{}, nil
 	}
-	alerts, _, err := e.st.Alerts(ctx, store.AlertFilter{IncidentID: incidentID, Limit: e.opts.MaxPlanAlerts})
+	alerts, _, err := e.st.Alerts(ctx, store.AlertFilter{IncidentID: incidentID, Limit: e.opts.MaxPlanAlerts, NoRaw: true})
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", inc.Number, err)
 	}

@@ -74,7 +74,7 @@ func (s *PlaybookSet) Playbook(ctx context.Context, inc *model.Incident, actions
 		(c.count == inc.AlertCount || !s.Suggest && inc.AlertCount < 2*c.count) {
 		return c.info, c.props, nil
 	}
-	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500})
+	alerts, _, err := s.alerts.Alerts(ctx, store.AlertFilter{IncidentID: inc.ID, Limit: 500, NoRaw: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,9 +16,11 @@ import (
 // read transaction, so it sees a single committed state.
 
 const (
-	alertSelect    = "SELECT " + alertCols + " FROM alerts"
-	incidentSelect = "SELECT " + incCols + ", playbook FROM incidents"
-	liveStatuses   = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
+	alertSelect = "SELECT " + alertCols + " FROM alerts"
+	// alertSelectNoRaw reads the same columns with NULL for raw.
+	alertSelectNoRaw = "SELECT " + alertColsNoRaw + " FROM alerts"
+	incidentSelect   = "SELECT " + incCols + ", playbook FROM incidents"
+	liveStatuses     = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
 	maxAlertLimit        = 1000
@@ -97,11 +99,15 @@ func (s *SQLite) Alerts(ctx context.Context, f AlertFilter) ([]*model.Alert, str
 	if err != nil {
 		return nil, "", err
 	}
+	sel := alertSelect
+	if f.NoRaw {
+		sel = alertSelectNoRaw
+	}
 	var rows *sql.Rows
 	if f.IncidentID != 0 {
-		rows, err = s.rdb.QueryContext(ctx, alertSelect+" WHERE incident_id = ? AND id < ? ORDER BY id DESC LIMIT ?", f.IncidentID, before, limit+1)
+		rows, err = s.rdb.QueryContext(ctx, sel+" WHERE incident_id = ? AND id < ? ORDER BY id DESC LIMIT ?", f.IncidentID, before, limit+1)
 	} else {
-		rows, err = s.rdb.QueryContext(ctx, alertSelect+" WHERE id < ? ORDER BY id DESC LIMIT ?", before, limit+1)
+		rows, err = s.rdb.QueryContext(ctx, sel+" WHERE id < ? ORDER BY id DESC LIMIT ?", before, limit+1)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list alerts: %w", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -255,5 +256,26 @@ func TestScanAlertsFromEventTime(t *testing.T) {
 	err = s.ScanAlerts(ctx, time.Time{}, func(*model.Alert) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("scan stopped by fn: %d calls, %v", n, err)
+	}
+}
+
+// NoRaw reads every field but the raw payload.
+func TestAlertsWithoutRaw(t *testing.T) {
+	s := openTest(t, "", Options{})
+	ctx := context.Background()
+	a := testAlert(1)
+	a.IncidentID = 3
+	insertAlerts(t, s, a)
+	full, _, err := s.Alerts(ctx, AlertFilter{IncidentID: 3})
+	if err != nil || len(full) != 1 || len(full[0].Raw) == 0 {
+		t.Fatalf("with raw: %+v %v", full, err)
+	}
+	slim, _, err := s.Alerts(ctx, AlertFilter{IncidentID: 3, NoRaw: true})
+	if err != nil || len(slim) != 1 || slim[0].Raw != nil {
+		t.Fatalf("without raw: %+v %v", slim, err)
+	}
+	full[0].Raw = nil
+	if !reflect.DeepEqual(full[0], slim[0]) {
+		t.Fatalf("without raw, the alert differs:\n%+v\n%+v", slim[0], full[0])
 	}
 }

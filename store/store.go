@@ -135,6 +135,9 @@ type AlertFilter struct {
 	IncidentID int64
 	Limit      int    // default 100, at most 1000
 	Cursor     string // from a previous page
+	// NoRaw leaves out each alert's raw payload (Alert.Raw nil): for readers that
+	// only look at the normalized fields, such as playbook matching.
+	NoRaw bool
 }
 
 // IncidentFilter selects incidents. Zero fields do not filter.

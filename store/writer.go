@@ -197,10 +197,12 @@ func execStmt(st *sqlite3.SQLiteStmt, args []driver.NamedValue) error {
 }
 
 const (
-	alertCols  = "id, incident_id, source, format, source_ref, rule, title, severity, category, status, event_time, received_at, entities, labels, url, fingerprint, drill_id, raw"
-	alertNCols = 18
-	incCols    = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, commander, drill_id, updated_at"
-	incNCols   = 20
+	alertCols = "id, incident_id, source, format, source_ref, rule, title, severity, category, status, event_time, received_at, entities, labels, url, fingerprint, drill_id, raw"
+	// alertColsNoRaw is alertCols with NULL in raw's place.
+	alertColsNoRaw = "id, incident_id, source, format, source_ref, rule, title, severity, category, status, event_time, received_at, entities, labels, url, fingerprint, drill_id, NULL"
+	alertNCols     = 18
+	incCols        = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, commander, drill_id, updated_at"
+	incNCols       = 20
 	// The indexed columns status, severity and kind are set apart: see flushIncidents.
 	incUpdate   = " ON CONFLICT (id) DO UPDATE SET number = excluded.number, title = excluded.title, category = excluded.category, notifiable = excluded.notifiable, alert_count = excluded.alert_count, first_seen = excluded.first_seen, last_seen = excluded.last_seen, opened_at = excluded.opened_at, acknowledged_at = excluded.acknowledged_at, contained_at = excluded.contained_at, resolved_at = excluded.resolved_at, closed_at = excluded.closed_at, merged_into = excluded.merged_into, commander = excluded.commander, drill_id = excluded.drill_id, updated_at = excluded.updated_at"
 	entCols     = "incident_id, kind, value, role"
