@@ -22,7 +22,9 @@ import (
 type Pipeline interface {
 	Ingest(ctx context.Context, alerts []*model.Alert) (triage.IngestResult, error)
 	SetStatus(ctx context.Context, incidentID int64, to model.Status, actor, note string) (*model.Incident, error)
-	Subscribe() (<-chan triage.Event, func())
+	// SubscribeHints: the runner polls its incident and takes events only to look
+	// sooner, so what it misses must not count as lost (triage.Pipeline).
+	SubscribeHints() (<-chan triage.Event, func())
 }
 
 // Store is what the runner reads and writes.
@@ -334,7 +336,7 @@ func (r *Runner) inject(ctx context.Context, s *Scenario, run *store.DrillRun, r
 // watch waits until the run's incident is resolved (or otherwise closed), or the
 // run's timeout passes.
 func (r *Runner) watch(ctx context.Context, run *store.DrillRun) *store.DrillRun {
-	evs, unsub := r.o.Pipeline.Subscribe()
+	evs, unsub := r.o.Pipeline.SubscribeHints()
 	defer unsub()
 	deadline := run.StartedAt.Add(run.Timeout)
 	var timeout <-chan time.Time

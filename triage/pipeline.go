@@ -32,7 +32,7 @@ type Pipeline struct {
 	committed atomic.Uint64
 
 	mu      sync.Mutex
-	subs    map[chan Event]struct{}
+	subs    map[chan Event]bool // counted in Dropped
 	dropped atomic.Int64
 }
 
@@ -104,7 +104,7 @@ func NewPipeline(ctx context.Context, st store.Store, cfg Config, clk clock.Cloc
 	s := eng.Stats()
 	log.Info("correlation state restored", "live_incidents", s.LiveIncidents, "index_keys", s.IndexKeys,
 		"fingerprints", s.Fingerprints, "alerts_replayed", s.Alerts)
-	return &Pipeline{st: st, eng: eng, clk: clk, log: log, subs: map[chan Event]struct{}{}}, nil
+	return &Pipeline{st: st, eng: eng, clk: clk, log: log, subs: map[chan Event]bool{}}, nil
 }
 
 func (p *Pipeline) begin(tx store.Tx) Mark {
@@ -457,10 +457,17 @@ func (p *Pipeline) Stats(ctx context.Context) (EngineStats, error) {
 // ingest: when the channel's buffer is full, events are dropped. They are a hint
 // to look, never the record: a consumer that must not miss a change (the chat layer)
 // reads incidents from the durable store and uses events only to wake up early.
-func (p *Pipeline) Subscribe() (<-chan Event, func()) {
+func (p *Pipeline) Subscribe() (<-chan Event, func()) { return p.subscribe(true) }
+
+// SubscribeHints is Subscribe for a consumer that polls the store anyway and takes
+// events only to look sooner (a drill waiting for its incident): what it misses is
+// not counted in Dropped, so that it does not make the chat layer reconcile.
+func (p *Pipeline) SubscribeHints() (<-chan Event, func()) { return p.subscribe(false) }
+
+func (p *Pipeline) subscribe(counted bool) (<-chan Event, func()) {
 	ch := make(chan Event, 1024)
 	p.mu.Lock()
-	p.subs[ch] = struct{}{}
+	p.subs[ch] = counted
 	p.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
@@ -473,7 +480,8 @@ func (p *Pipeline) Subscribe() (<-chan Event, func()) {
 	}
 }
 
-// Dropped counts events dropped because a subscriber's buffer was full.
+// Dropped counts events dropped because a subscriber's buffer was full (subscribers
+// of SubscribeHints left out).
 func (p *Pipeline) Dropped() int64 { return p.dropped.Load() }
 
 func (p *Pipeline) publish(evs []Event) {
@@ -482,12 +490,14 @@ func (p *Pipeline) publish(evs []Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for ch := range p.subs {
+	for ch, counted := range p.subs {
 		for _, ev := range evs {
 			select {
 			case ch <- ev:
 			default:
-				p.dropped.Add(1)
+				if counted {
+					p.dropped.Add(1)
+				}
 			}
 		}
 	}

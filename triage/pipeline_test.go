@@ -579,3 +579,34 @@ func TestEventsTellCountOnlyUpdates(t *testing.T) {
 	step(model.SeverityHigh, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true})
 	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true})
 }
+
+// TestHintSubscribersDoNotCountAsDropped: a SubscribeHints subscriber that falls
+// behind loses events without counting them; a Subscribe subscriber's losses count.
+func TestHintSubscribersDoNotCountAsDropped(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"))
+	p := newPipeline(t, st, DefaultConfig(), clock.NewFake(t0.Add(time.Hour)))
+	burst := func(first int) {
+		t.Helper()
+		var alerts []*model.Alert
+		for i := first; i < first+1100; i++ { // 1,100 new incidents: more than a subscription holds
+			alerts = append(alerts, mk(t0, model.SeverityHigh, model.CategoryScan, "scan",
+				src(fmt.Sprintf("198.18.%d.%d", i/250, i%250+1)), dst(fmt.Sprintf("10.9.%d.%d", i/250, i%250+1))))
+		}
+		if _, err := p.Ingest(ctx, alerts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stopHints := p.SubscribeHints()
+	defer stopHints()
+	burst(0)
+	if n := p.Dropped(); n != 0 {
+		t.Fatalf("Dropped = %d after a hints subscriber fell behind, want 0", n)
+	}
+	_, stop := p.Subscribe()
+	defer stop()
+	burst(2000)
+	if n := p.Dropped(); n != 1100-1024 {
+		t.Fatalf("Dropped = %d after a subscriber fell behind by 1,100 events, want %d", n, 1100-1024)
+	}
+}
