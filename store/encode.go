@@ -228,6 +228,38 @@ func decodeEntitiesPlain(b []byte) ([]model.Entity, bool) {
 	return ents, i == len(b)-1
 }
 
+// decodeLabelsPlain decodes exactly what appendLabelsJSON writes when no string needs
+// an escape: {"key":"value",…}. Anything else reports false, for encoding/json.
+func decodeLabelsPlain(b []byte) (map[string]string, bool) {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, false
+	}
+	m := make(map[string]string, bytes.Count(b, []byte(`":"`)))
+	i := 1
+	for first := true; i < len(b)-1; first = false {
+		var (
+			k, v []byte
+			ok   bool
+		)
+		if !first {
+			if i, ok = expect(b, i, ","); !ok {
+				return nil, false
+			}
+		}
+		if k, i, ok = plainBytes(b, i); !ok {
+			return nil, false
+		}
+		if i, ok = expect(b, i, ":"); !ok {
+			return nil, false
+		}
+		if v, i, ok = plainBytes(b, i); !ok {
+			return nil, false
+		}
+		m[string(k)] = string(v)
+	}
+	return m, i == len(b)-1
+}
+
 // expect reports whether b holds lit at i, and the index after it.
 func expect(b []byte, i int, lit string) (int, bool) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
@@ -292,6 +324,9 @@ func knownString(s []byte) string {
 func decodeLabels(b []byte, valid bool) (map[string]string, error) {
 	if !valid {
 		return nil, nil
+	}
+	if m, ok := decodeLabelsPlain(b); ok {
+		return m, nil
 	}
 	var m map[string]string
 	if err := json.Unmarshal(b, &m); err != nil {

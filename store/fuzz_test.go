@@ -75,6 +75,9 @@ func FuzzEntitiesJSON(f *testing.F) {
 		if len(labels) == len(wantLabels) && !reflect.DeepEqual(gotLabels, wantLabels) {
 			t.Fatalf("labels %q decoded to %v, want %v", b, gotLabels, wantLabels)
 		}
+		if mine, err := decodeLabels(b, true); err != nil || !reflect.DeepEqual(mine, gotLabels) {
+			t.Fatalf("decodeLabels(%q) = %v, %v; want %v", b, mine, err, gotLabels)
+		}
 	})
 }
 
@@ -121,6 +124,35 @@ func FuzzDecodeEntitiesPlain(f *testing.F) {
 		}
 		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
 			t.Fatalf("decodeEntitiesPlain(%q) = %+v, encoding/json %+v", b, got, want)
+		}
+	})
+}
+
+// FuzzDecodeLabelsPlain: whatever the quick labels decoder accepts, encoding/json
+// reads as the same map.
+func FuzzDecodeLabelsPlain(f *testing.F) {
+	for _, seed := range []string{
+		`{}`,
+		`{"instance":"web-01:9100","job":"node"}`,
+		`{"a":"1","a":"2"}`,
+		`{"a":"b\\n"}`,
+		`{ "a":"1"}`,
+		`{"a":"1",}`,
+		`{"a":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeLabelsPlain(b)
+		if !ok {
+			return
+		}
+		var want map[string]string
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("decodeLabelsPlain accepted %q, which encoding/json refuses: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeLabelsPlain(%q) = %v, encoding/json %v", b, got, want)
 		}
 	})
 }
