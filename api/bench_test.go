@@ -3,63 +3,27 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warroom/warroom/ingest"
+	"github.com/warroom/warroom/internal/benchmeter"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/internal/loadgen"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
 )
-
-// cpuTime is the CPU time the process has used (user and system, every thread).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// walMeter counts the WAL frames commits append, from the WAL index header in the
-// -shm file (mxFrame at byte 16, the salts at byte 32, native byte order), read after
-// each commit on the writer goroutine: new salts mean the WAL started over.
-type walMeter struct {
-	f              *os.File
-	mx             uint32
-	salt           uint64
-	frames, commit int64
-	buf            [24]byte
-}
-
-func (m *walMeter) observe() {
-	m.commit++
-	if _, err := m.f.ReadAt(m.buf[:], 16); err != nil {
-		return
-	}
-	mx, salt := binary.NativeEndian.Uint32(m.buf[0:]), binary.NativeEndian.Uint64(m.buf[16:])
-	if salt != m.salt || mx < m.mx {
-		m.frames += int64(mx)
-	} else {
-		m.frames += int64(mx - m.mx)
-	}
-	m.mx, m.salt = mx, salt
-}
 
 // BenchmarkIngestHandler is the server's work per alert short of the network: each
 // request, with a body exactly as `warroom bench ingest --format generic` sends it,
@@ -78,17 +42,18 @@ func BenchmarkIngestHandler(b *testing.B) {
 
 func benchHandler(b *testing.B, batch, conc, open int) {
 	dir := b.TempDir()
-	meter := &walMeter{}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), store.Options{
-		OnBatch: func(int, time.Duration) { meter.observe() }})
+	meter := &benchmeter.WAL{}
+	path := filepath.Join(dir, "bench.db")
+	st, err := store.OpenSQLite(context.Background(), path, store.Options{
+		OnBatch: func(int, time.Duration) { meter.Observe() }})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if meter.f, err = os.Open(filepath.Join(dir, "bench.db-shm")); err != nil {
+	if err := meter.Attach(path); err != nil {
 		b.Fatal(err)
 	}
-	defer meter.f.Close()
+	defer meter.Close()
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(base)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -150,9 +115,9 @@ func benchHandler(b *testing.B, batch, conc, open int) {
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
-	frames0, commits0 := meter.frames, meter.commit // the writer is idle: its last Submit returned
+	frames0, commits0 := meter.Frames, meter.Commits // the writer is idle: its last Submit returned
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -172,7 +137,7 @@ func benchHandler(b *testing.B, batch, conc, open int) {
 		}()
 	}
 	wg.Wait()
-	cpu := cpuTime() - cpu0
+	cpu := benchmeter.CPUTime() - cpu0
 	b.StopTimer()
 	if _, err := p.Stats(context.Background()); err != nil { // orders the meter's reads after the writer's
 		b.Fatal(err)
@@ -182,8 +147,8 @@ func benchHandler(b *testing.B, batch, conc, open int) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/alerts, "cpu-µs/alert")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/alerts, "allocs/alert")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/alerts, "B/alert")
-	b.ReportMetric(float64((meter.frames-frames0)*(24+4096))/alerts, "wal-B/alert")
-	if c := meter.commit - commits0; c > 0 {
+	b.ReportMetric(float64((meter.Frames-frames0)*benchmeter.FrameBytes)/alerts, "wal-B/alert")
+	if c := meter.Commits - commits0; c > 0 {
 		b.ReportMetric(alerts/float64(c), "alerts/commit")
 	}
 	b.ReportMetric(alerts/b.Elapsed().Seconds(), "alerts/s")

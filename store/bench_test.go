@@ -6,23 +6,13 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/warroom/warroom/internal/benchmeter"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/triage/model"
 )
-
-// cpuTime is the process's user+system CPU time so far: on a shared machine, CPU per
-// alert is steadier than wall-clock throughput.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchAlerts builds the alerts of one op, as ingest would after decoding a request.
 func benchAlerts(n, seed int) []*model.Alert {
@@ -47,7 +37,7 @@ func benchSubmit(b *testing.B, perOp, workers int, incidents bool) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -97,7 +87,7 @@ func benchSubmit(b *testing.B, perOp, workers int, incidents bool) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "alerts/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*perOp), "cpu-ns/alert")
+	b.ReportMetric(float64(benchmeter.CPUTime()-cpu0)/float64(b.N*perOp), "cpu-ns/alert")
 	if n := batches.Load(); n > 0 {
 		b.ReportMetric(float64(batchOps.Load())/float64(n), "ops/batch")
 	}

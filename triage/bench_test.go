@@ -2,7 +2,6 @@ package triage
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/ingest"
+	"github.com/warroom/warroom/internal/benchmeter"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/internal/loadgen"
 	"github.com/warroom/warroom/store"
@@ -65,12 +65,12 @@ func BenchmarkEngineAdd(b *testing.B) {
 			}
 			b.ReportAllocs()
 			i := 0
-			cpu := cpuTime()
+			cpu := benchmeter.CPUTime()
 			for b.Loop() {
 				add(i%tc.hot, t0.Add(time.Duration(i%1000)*time.Millisecond))
 				i++
 			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(i), "cpu-ns/op")
+			b.ReportMetric(float64(benchmeter.CPUTime()-cpu)/float64(i), "cpu-ns/op")
 		})
 	}
 }
@@ -123,7 +123,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 				Fingerprint: fmt.Sprintf("%016x", n)}
 		}
 		b.StartTimer()
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), benchmeter.CPUTime()
 		reqs := make([]*model.Alert, batch)
 		for k := 0; k < incidents*perIncident; k += batch {
 			for n := range reqs {
@@ -134,7 +134,7 @@ func BenchmarkPipeline100k(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		elapsed, cpuUsed := time.Since(start), cpuTime()-cpu
+		elapsed, cpuUsed := time.Since(start), benchmeter.CPUTime()-cpu
 		b.StopTimer()
 		clear(reqs)
 		stats, err := p.Stats(context.Background())
@@ -205,47 +205,16 @@ func BenchmarkPipelineIngest(b *testing.B) {
 			for n < open {
 				ingest()
 			}
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), benchmeter.CPUTime()
 			done := 0
 			for b.Loop() {
 				ingest()
 				done += len(reqs)
 			}
 			b.ReportMetric(float64(done)/time.Since(start).Seconds(), "alerts/s")
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(done), "cpu-ns/alert")
+			b.ReportMetric(float64(benchmeter.CPUTime()-cpu)/float64(done), "cpu-ns/alert")
 		})
 	}
-}
-
-// walMeter counts the WAL frames commits append, from the WAL index header in the
-// -shm file (mxFrame at byte 16, the salts at byte 32, native byte order): read after
-// each commit on the writer goroutine, it sees every restart of the WAL (new salts) and
-// so counts frames across restarts and checkpoints.
-type walMeter struct {
-	f       *os.File
-	mx      uint32
-	salt    uint64
-	frames  int64
-	commits int64
-	buf     [24]byte
-}
-
-func (m *walMeter) observe() {
-	m.commits++
-	if m.f == nil {
-		return
-	}
-	if _, err := m.f.ReadAt(m.buf[:], 16); err != nil {
-		return
-	}
-	mx := binary.NativeEndian.Uint32(m.buf[0:])
-	salt := binary.NativeEndian.Uint64(m.buf[16:])
-	if salt != m.salt || mx < m.mx {
-		m.frames += int64(mx) // the WAL started over in this transaction
-	} else {
-		m.frames += int64(mx - m.mx)
-	}
-	m.mx, m.salt = mx, salt
 }
 
 func btoi(v bool) int {
@@ -288,9 +257,6 @@ func lockstep(b *testing.B, st *store.SQLite, n int, send func(r int64, body []b
 	return rounds
 }
 
-// walFrameBytes is one WAL frame: a 24-byte header and a 4 KiB page.
-const walFrameBytes = 24 + 4096
-
 // BenchmarkServerIngest is the server's work per alert without HTTP: request bodies
 // exactly as `warroom bench ingest --format generic` sends them are decoded by the
 // generic decoder with the example configuration's category rules, then correlated
@@ -324,17 +290,18 @@ func BenchmarkServerIngest(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
-			meter := &walMeter{}
-			st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), store.Options{
-				OnBatch: func(int, time.Duration) { meter.observe() }})
+			meter := &benchmeter.WAL{}
+			path := filepath.Join(dir, "bench.db")
+			st, err := store.OpenSQLite(context.Background(), path, store.Options{
+				OnBatch: func(int, time.Duration) { meter.Observe() }})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			if meter.f, err = os.Open(filepath.Join(dir, "bench.db-shm")); err != nil {
+			if err := meter.Attach(path); err != nil {
 				b.Fatal(err)
 			}
-			defer meter.f.Close()
+			defer meter.Close()
 			base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 			clk := clock.NewFake(base)
 			p, err := NewPipeline(context.Background(), st, DefaultConfig(), clk, quietLog())
@@ -384,9 +351,9 @@ func BenchmarkServerIngest(b *testing.B) {
 			var ms0, ms1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms0)
-			st0 := *meter // read on the writer goroutine only, which is idle now
+			frames0, commits0 := meter.Frames, meter.Commits // written on the writer goroutine only, which is idle now
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := benchmeter.CPUTime()
 			var rounds int64
 			if tc.lockstep {
 				rounds = lockstep(b, st, tc.conc, func(r int64, body []byte) []byte {
@@ -416,7 +383,7 @@ func BenchmarkServerIngest(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			cpu := cpuTime() - cpu0
+			cpu := benchmeter.CPUTime() - cpu0
 			b.StopTimer()
 			if _, err := p.Stats(context.Background()); err != nil { // orders the meter's reads after the writer's
 				b.Fatal(err)
@@ -426,8 +393,8 @@ func BenchmarkServerIngest(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/alerts, "cpu-µs/alert")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/alerts, "allocs/alert")
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/alerts, "B/alert")
-			b.ReportMetric(float64((meter.frames-st0.frames)*walFrameBytes)/alerts, "wal-B/alert")
-			if c := meter.commits - st0.commits - rounds; c > 0 {
+			b.ReportMetric(float64((meter.Frames-frames0)*benchmeter.FrameBytes)/alerts, "wal-B/alert")
+			if c := meter.Commits - commits0 - rounds; c > 0 {
 				b.ReportMetric(alerts/float64(c), "alerts/commit")
 			}
 			b.ReportMetric(alerts/b.Elapsed().Seconds(), "alerts/s")
