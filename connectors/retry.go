@@ -59,7 +59,7 @@ func (p Policy) withDefaults() Policy {
 		p.Clock = clock.Real{}
 	}
 	if p.Wait == nil {
-		p.Wait = sleep
+		p.Wait = Sleep
 	}
 	if p.Rand == nil {
 		p.Rand = rand.Float64
@@ -141,7 +141,9 @@ func Do(ctx context.Context, p Policy, fn func(ctx context.Context) error) error
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx is done (its error is returned): the default
+// Policy.Wait, and the pause between polls of a vendor's job or state.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

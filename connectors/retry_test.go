@@ -153,3 +153,14 @@ func TestPolicyValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestSleepReturnsWhenTheContextEnds(t *testing.T) {
+	if err := Sleep(context.Background(), 0); err != nil {
+		t.Errorf("Sleep(0) = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); err != context.Canceled {
+		t.Errorf("Sleep on a cancelled context = %v", err)
+	}
+}

@@ -102,7 +102,7 @@ func newCheckPoint(cfg Config, env connectors.Env, client doer) (*CheckPoint, er
 		name: env.Name, cfg: cfg, base: strings.TrimRight(cfg.URL, "/") + "/web_api/", http: client,
 		clock: env.Clock, log: env.Logger.With("connector", env.Name),
 		deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects,
-		wait:          vendorhttp.Sleep,
+		wait:          connectors.Sleep,
 	}
 	var err error
 	if cfg.APIKeyEnv != "" || cfg.APIKeyFile != "" {

@@ -124,7 +124,7 @@ func newFMC(cfg Config, env connectors.Env, client doer) (*FMC, error) {
 	}
 	c := &FMC{name: env.Name, cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), http: client, clock: env.Clock,
 		log: env.Logger.With("connector", env.Name), deleteObjects: cfg.DeleteObjects == nil || *cfg.DeleteObjects, password: password,
-		wait: vendorhttp.Sleep}
+		wait: connectors.Sleep}
 	if cfg.DryRun || env.DryRun {
 		c.sim = connectors.NewSimulation(env.Clock)
 	}

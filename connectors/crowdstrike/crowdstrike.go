@@ -104,7 +104,7 @@ func newFalcon(cfg Config, env connectors.Env, client doer) (*Falcon, error) {
 	u, _ := url.Parse(cfg.API())
 	f := &Falcon{
 		name: env.Name, cfg: cfg, api: cfg.API(), host: u.Host, secret: secret, clock: env.Clock,
-		log: env.Logger.With("connector", env.Name), http: client, sleep: vendorhttp.Sleep,
+		log: env.Logger.With("connector", env.Name), http: client, sleep: connectors.Sleep,
 		masks: []connectors.Secret{secret},
 	}
 	f.token.Margin = refreshMargin

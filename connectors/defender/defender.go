@@ -118,7 +118,7 @@ func newDefender(cfg Config, env connectors.Env, client doer) (*Defender, error)
 	d := &Defender{
 		name: env.Name, cfg: cfg, api: api, apiHost: u.Host, secret: secret, clock: env.Clock,
 		tokenURL: strings.TrimRight(cfg.LoginURL, "/") + "/" + url.PathEscape(cfg.TenantID) + "/oauth2/v2.0/token",
-		log:      env.Logger.With("connector", env.Name), http: client, sleep: vendorhttp.Sleep,
+		log:      env.Logger.With("connector", env.Name), http: client, sleep: connectors.Sleep,
 	}
 	d.token.Margin = refreshMargin
 	if cfg.InsecureSkipVerify {

@@ -105,7 +105,7 @@ func newFirewall(cfg Config, env connectors.Env, client doer) (*Firewall, error)
 	}
 	base := strings.TrimRight(cfg.URL, "/")
 	f := &Firewall{name: env.Name, cfg: cfg, api: base + "/api/", endpoint: vendorhttp.RedactURL(base) + "/api/",
-		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client, wait: vendorhttp.Sleep}
+		clock: env.Clock, log: env.Logger.With("connector", env.Name), http: client, wait: connectors.Sleep}
 	var err error
 	if cfg.APIKeyEnv != "" || cfg.APIKeyFile != "" {
 		if f.static, err = env.Secret("api_key", cfg.APIKeyEnv, cfg.APIKeyFile); err != nil {

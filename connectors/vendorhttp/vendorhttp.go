@@ -101,19 +101,6 @@ func NewClient(c ClientConfig) (*http.Client, error) {
 	}, nil
 }
 
-// Sleep waits d, or until ctx is done (its error is returned): the pause between
-// polls of a vendor's job or state. Tests replace it to move a fake clock.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // unwrapPath drops the *fs.PathError around err: the messages that use it name the
 // path already.
 func unwrapPath(err error) error {

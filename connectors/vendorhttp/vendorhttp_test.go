@@ -254,17 +254,6 @@ func TestCheckAPIURL(t *testing.T) {
 	}
 }
 
-func TestSleepReturnsWhenTheContextEnds(t *testing.T) {
-	if err := Sleep(context.Background(), 0); err != nil {
-		t.Errorf("Sleep(0) = %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Sleep(ctx, time.Hour); err != context.Canceled {
-		t.Errorf("Sleep on a cancelled context = %v", err)
-	}
-}
-
 func TestConnectorClientWarnsOnceWithoutSecrets(t *testing.T) {
 	var logs bytes.Buffer
 	env := connectors.Env{Name: "edge-fw", Logger: slog.New(slog.NewTextHandler(&logs, nil))}
