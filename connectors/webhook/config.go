@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 )
 
 // Config is the webhook connector's settings.
@@ -97,7 +98,7 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url: %q must be an absolute http:// or https:// URL", redactURL(c.URL))
+		return fmt.Errorf("url: %q must be an absolute http:// or https:// URL", vendorhttp.RedactURL(c.URL))
 	}
 	if u.User != nil {
 		return errors.New("url: must not carry credentials; use bearer_token_env or bearer_token_file")
@@ -232,17 +233,4 @@ func sampleData() TemplateData {
 		TTL: 24 * time.Hour, Params: map[string]string{"incident": "INC-0001", "note": `say "hi"`},
 		Timestamp: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
-}
-
-// redactURL drops the query and fragment, which some endpoints use for tokens.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i := strings.IndexAny(s, "?#"); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
-	return u.String()
 }

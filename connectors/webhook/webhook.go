@@ -27,6 +27,7 @@ import (
 	"unicode"
 
 	"github.com/warroom/warroom/connectors"
+	"github.com/warroom/warroom/connectors/vendorhttp"
 	"github.com/warroom/warroom/internal/clock"
 )
 
@@ -109,7 +110,7 @@ func newWebhook(cfg Config, env connectors.Env, client doer) (*Webhook, error) {
 		return nil, fmt.Errorf("%s: %w", secretKey(cfg), err)
 	}
 	w := &Webhook{
-		name: env.Name, cfg: cfg, endpoint: redactURL(cfg.URL), clock: env.Clock, http: client,
+		name: env.Name, cfg: cfg, endpoint: vendorhttp.RedactURL(cfg.URL), clock: env.Clock, http: client,
 		key: key, secrets: []string{secret.Reveal(), strings.TrimPrefix(secret.Reveal(), "whsec_")},
 		log:        env.Logger.With("connector", env.Name),
 		sendRevert: cfg.Revert == nil || *cfg.Revert,
