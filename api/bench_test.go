@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,7 @@ import (
 	"github.com/warroom/warroom/internal/benchmeter"
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/internal/loadgen"
-	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/store/storetest"
 	"github.com/warroom/warroom/triage"
 )
 
@@ -41,19 +40,7 @@ func BenchmarkIngestHandler(b *testing.B) {
 }
 
 func benchHandler(b *testing.B, batch, conc, open int) {
-	dir := b.TempDir()
-	meter := &benchmeter.WAL{}
-	path := filepath.Join(dir, "bench.db")
-	st, err := store.OpenSQLite(context.Background(), path, store.Options{
-		OnBatch: func(int, time.Duration) { meter.Observe() }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := meter.Attach(path); err != nil {
-		b.Fatal(err)
-	}
-	defer meter.Close()
+	st, meter := storetest.OpenMetered(b)
 	base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(base)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

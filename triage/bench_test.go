@@ -18,6 +18,7 @@ import (
 	"github.com/warroom/warroom/internal/clock"
 	"github.com/warroom/warroom/internal/loadgen"
 	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/store/storetest"
 	"github.com/warroom/warroom/triage/model"
 	"github.com/warroom/warroom/triage/scenario"
 )
@@ -289,19 +290,7 @@ func BenchmarkServerIngest(b *testing.B) {
 			name = fmt.Sprintf("batch=%d/commit=%d/open=%d", tc.batch, tc.conc, tc.open)
 		}
 		b.Run(name, func(b *testing.B) {
-			dir := b.TempDir()
-			meter := &benchmeter.WAL{}
-			path := filepath.Join(dir, "bench.db")
-			st, err := store.OpenSQLite(context.Background(), path, store.Options{
-				OnBatch: func(int, time.Duration) { meter.Observe() }})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			if err := meter.Attach(path); err != nil {
-				b.Fatal(err)
-			}
-			defer meter.Close()
+			st, meter := storetest.OpenMetered(b)
 			base := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 			clk := clock.NewFake(base)
 			p, err := NewPipeline(context.Background(), st, DefaultConfig(), clk, quietLog())

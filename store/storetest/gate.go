@@ -1,5 +1,6 @@
 // Package storetest holds test helpers around the real SQLite store: wrappers that
-// hold or observe particular reads, so a test can stop a consumer at a known point.
+// hold particular reads, so a test can stop a consumer at a known point, and a store
+// that meters its WAL for benchmarks.
 package storetest
 
 import (
