@@ -15,8 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -214,8 +212,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	g := newGenerator(&cfg)
-	defer g.client.CloseIdleConnections()
+	g, err := newGenerator(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
 	if cfg.Warmup > 0 {
 		if err := g.phase(ctx, cfg.Warmup, 0, false); err != nil {
 			return nil, err
@@ -228,7 +229,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		g.sampler = newSampler(&cfg)
 	}
 	start := cfg.Clock.Now()
-	err := g.phase(ctx, cfg.Duration, int64(cfg.Requests), true)
+	err = g.phase(ctx, cfg.Duration, int64(cfg.Requests), true)
 	elapsed := cfg.Clock.Now().Sub(start)
 	if err != nil {
 		return nil, err
@@ -266,7 +267,7 @@ func hint(cfg *Config, errs map[string]int64) string {
 // generator holds what the workers share.
 type generator struct {
 	cfg      *Config
-	client   *http.Client
+	posters  []*poster // one per worker, kept from phase to phase
 	endpoint string
 	payloads *payloads
 	seq      atomic.Int64 // next alert sequence number
@@ -278,31 +279,36 @@ type generator struct {
 	merged workerStats
 }
 
-func newGenerator(cfg *Config) *generator {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.Concurrency,
-		MaxIdleConnsPerHost: cfg.Concurrency,
-		MaxConnsPerHost:     cfg.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
-	g := &generator{
-		cfg:    cfg,
-		client: &http.Client{Transport: tr, Timeout: cfg.RequestTimeout},
-	}
+func newGenerator(cfg *Config) (*generator, error) {
+	g := &generator{cfg: cfg}
 	if cfg.Target == TargetAlertmanager {
 		g.endpoint = cfg.URL + "/api/v2/alerts"
 	} else {
 		g.endpoint = cfg.URL + "/api/v1/ingest/" + url.PathEscape(cfg.Source)
 	}
-	// Event times start a second before the run so that none is in the future.
+	// Built once with the payloads' content type; every request sends the same headers.
 	base := cfg.Clock.Now().Add(-time.Second).Truncate(time.Second)
 	g.payloads = buildPayloads(cfg, base, cfg.Nonce)
+	headers := []string{"Content-Type: " + g.payloads.contentType}
+	if cfg.Target == TargetWarroom {
+		headers = append(headers, "Authorization: Bearer "+cfg.Token)
+	}
+	for range cfg.Concurrency {
+		p, err := newPoster(g.endpoint, headers, cfg.RequestTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("url %q: %w", cfg.URL, err)
+		}
+		g.posters = append(g.posters, p)
+	}
 	g.merged.errors = map[string]int64{}
-	return g
+	return g, nil
+}
+
+// close ends the workers' connections.
+func (g *generator) close() {
+	for _, p := range g.posters {
+		p.close()
+	}
 }
 
 type workerStats struct {
@@ -323,10 +329,13 @@ func (g *generator) phase(ctx context.Context, d time.Duration, n int64, record 
 	}
 	var tickets atomic.Int64
 	var wg sync.WaitGroup
-	for range g.cfg.Concurrency {
+	for _, p := range g.posters {
 		wg.Go(func() {
 			st := workerStats{errors: map[string]int64{}}
-			g.work(ctx, deadline, n, &tickets, record, &st)
+			p.reset()
+			stop := context.AfterFunc(ctx, p.abort)
+			g.work(ctx, p, deadline, n, &tickets, record, &st)
+			stop()
 			if record {
 				g.mu.Lock()
 				g.merged.merge(&st)
@@ -359,12 +368,11 @@ type ingestAnswer struct {
 	Duplicates int64             `json:"duplicates"`
 }
 
-func (g *generator) work(ctx context.Context, deadline time.Time, n int64, tickets *atomic.Int64, record bool, st *workerStats) {
+func (g *generator) work(ctx context.Context, p *poster, deadline time.Time, n int64, tickets *atomic.Int64, record bool, st *workerStats) {
 	cfg := g.cfg
 	batch := int64(cfg.Batch)
 	var body []byte
 	var resp bytes.Buffer
-	auth := "Bearer " + cfg.Token
 	for ctx.Err() == nil {
 		if !deadline.IsZero() && !cfg.Clock.Now().Before(deadline) {
 			return
@@ -378,17 +386,9 @@ func (g *generator) work(ctx context.Context, deadline time.Time, n int64, ticke
 			first = reqSeq % int64(len(g.payloads.bodies)) * batch
 		}
 		body = g.payloads.render(body, reqSeq, first)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint, bytes.NewReader(body))
-		if err != nil {
-			st.errors["transport"]++
-			return
-		}
-		req.Header.Set("Content-Type", g.payloads.contentType)
-		if cfg.Target == TargetWarroom {
-			req.Header.Set("Authorization", auth)
-		}
 		t0 := cfg.Clock.Now()
-		res, err := g.client.Do(req)
+		code, err := p.post(ctx, body, &resp)
+		t1 := cfg.Clock.Now()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -399,22 +399,12 @@ func (g *generator) work(ctx context.Context, deadline time.Time, n int64, ticke
 			pause(ctx, 10*time.Millisecond) // do not spin on a dead server
 			continue
 		}
-		resp.Reset()
-		_, rerr := resp.ReadFrom(res.Body)
-		res.Body.Close()
-		t1 := cfg.Clock.Now()
-		if rerr != nil {
-			if record && ctx.Err() == nil {
-				st.errors["transport"]++
-			}
-			continue
-		}
 		if !record {
 			continue
 		}
 		st.requests++
-		if res.StatusCode/100 != 2 {
-			st.errors[strconv.Itoa(res.StatusCode)]++
+		if code/100 != 2 {
+			st.errors[strconv.Itoa(code)]++
 			continue
 		}
 		st.ok++
