@@ -97,7 +97,17 @@ wait_ready() { # url
 	return 1
 }
 
+# port_free PORT: nothing may answer there before a server starts, or the run would
+# measure whatever does (a server left from an earlier run, say).
+port_free() {
+	if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; then
+		say "something already listens on 127.0.0.1:$1; stop it or choose another port (WR_PORT, AM_PORT, BASE_PORT)"
+		exit 1
+	fi
+}
+
 start_baseline() {
+	port_free "$BASE_PORT"
 	"${RUN[@]}" "$OUT/baseline" --listen "127.0.0.1:$BASE_PORT" >"$OUT/baseline.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
@@ -109,6 +119,7 @@ start_baseline() {
 
 start_alertmanager() { # fresh in-memory state, no cluster, a receiver that drops everything
 	local dir
+	port_free "$AM_PORT"
 	dir=$(mktemp -d "$OUT/am.XXXX")
 	cat >"$dir/am.yml" <<-'EOF'
 		route:
@@ -124,6 +135,7 @@ start_alertmanager() { # fresh in-memory state, no cluster, a receiver that drop
 
 start_warroom() { # fresh database with the example configuration
 	local dir
+	port_free "$WR_PORT"
 	dir=$(mktemp -d "$OUT/wr.XXXX")
 	"${RUN[@]}" "$WARROOM" serve --config config.example.yaml --listen "127.0.0.1:$WR_PORT" --db "$dir/warroom.db" \
 		>"$dir/warroom.log" 2>&1 &
