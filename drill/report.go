@@ -361,7 +361,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if len(missed) > 0 {
-		fmt.Fprintln(w, "\nMissed drills (warroom was not running at the scheduled time)")
+		fmt.Fprintln(w, "\nMissed drills (warroom was not running at the scheduled time, or stopped before the run began)")
 		for _, row := range missed {
 			fmt.Fprintf(w, "  %s  %s (schedule %s)\n", row.At.Format(time.RFC3339), row.Scenario, row.Schedule)
 		}

@@ -152,7 +152,7 @@ func (s *Scheduler) CheckMissed(ctx context.Context) ([]*store.DrillRun, error) 
 				missed = append(missed, &store.DrillRun{
 					ID: "missed-" + sc.Name + "-" + at.Format("20060102t150405"), Scenario: sc.Scenario, Schedule: sc.Name,
 					Trigger: "schedule:" + sc.Name, Status: store.DrillMissed, ScheduledAt: &at, FinishedAt: &at,
-					Timeout: sc.Timeout, Error: "warroom was not running at the scheduled time",
+					Timeout: sc.Timeout, Error: "warroom was not running at the scheduled time, or stopped before the run began",
 				})
 			}
 		}
@@ -199,13 +199,13 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		// every later fire would be skipped.
 		inner := cron.NewChain(cron.SkipIfStillRunning(log), cron.Recover(log)).Then(cron.FuncJob(func() { s.fire(sc) }))
 		s.cron.Schedule(s.parsed[i], cron.FuncJob(func() {
-			// The fire is accounted for as soon as it happens, whether it runs or is
-			// skipped because the previous run is still going.
+			// A fire is accounted for once its run has started (in fire, after the
+			// jitter) or once it was skipped because the previous run is still going.
+			// A fire whose jitter wait was cut short by a stop is not: the next start
+			// records it as missed.
 			at := s.o.Clock.Now().UTC().Truncate(time.Minute)
-			if err := s.o.Store.Submit(s.ctx, func(tx store.Tx) error { return tx.SetDrillChecked(sc.Name, sc.Spec, at) }); err != nil {
-				s.o.Log.Error("drill: cannot record a schedule's fire", "schedule", sc.Name, "error", err)
-			}
 			inner.Run()
+			s.checked(sc, at)
 		}))
 	}
 	s.cron.Start()
@@ -221,9 +221,25 @@ func (s *Scheduler) fire(sc Schedule) {
 		case <-s.o.Timer.After(d):
 		}
 	}
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.checked(sc, at)
 	if _, err := s.o.Runner.Run(s.ctx, sc.Scenario, Trigger{Kind: "schedule", By: sc.Name, Schedule: sc.Name,
 		ScheduledAt: at, Timeout: sc.Timeout}); err != nil {
 		s.o.Log.Error("drill: scheduled run could not start", "schedule", sc.Name, "error", err)
+	}
+}
+
+// checked records that sc's fire at at is accounted for. The store keeps the latest
+// of the times recorded, so the late record of a long run's fire never moves a
+// schedule back.
+func (s *Scheduler) checked(sc Schedule, at time.Time) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	if err := s.o.Store.Submit(s.ctx, func(tx store.Tx) error { return tx.SetDrillChecked(sc.Name, sc.Spec, at) }); err != nil {
+		s.o.Log.Error("drill: cannot record a schedule's fire", "schedule", sc.Name, "error", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -101,6 +102,64 @@ func TestScheduleFiresInItsTimeZoneWithJitter(t *testing.T) {
 		missed, err := s.CheckMissed(context.Background())
 		if err != nil || len(missed) != 0 {
 			t.Errorf("after a fire: missed %v %v", missed, err)
+		}
+	})
+}
+
+// TestStopDuringTheJitterLeavesTheFireMissed: warroom stops after a fire but before
+// its jittered run begins. Nothing ran, so the next start records the fire as missed
+// rather than losing it; a fire whose run began is not reported again.
+func TestStopDuringTheJitterLeavesTheFireMissed(t *testing.T) {
+	lib := library(t)
+	synctest.Test(t, func(t *testing.T) {
+		st, r, done := bubble(t, lib)
+		defer done()
+		sched := []Schedule{{Name: "hourly", Scenario: "vpn-password-spray", Spec: "@hourly", Jitter: 30 * time.Minute,
+			Timeout: 10 * time.Minute}}
+		jitter := func(time.Duration) time.Duration { return 20 * time.Minute }
+		s, err := NewScheduler(SchedulerOptions{Runner: r, Store: st, Clock: clock.Real{}, Schedules: sched, Jitter: jitter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now().UTC()
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fire := start.Truncate(time.Hour).Add(time.Hour)
+		time.Sleep(fire.Sub(start) + 10*time.Minute) // fake time: 10 minutes into the 20-minute jitter
+		synctest.Wait()
+		s.Stop()
+		if runs, _ := st.DrillRuns(context.Background(), store.DrillFilter{}); len(runs) != 0 {
+			t.Fatalf("runs %+v before the jitter ended", runs)
+		}
+
+		time.Sleep(5 * time.Minute) // down for a while, then started again
+		s2, err := NewScheduler(SchedulerOptions{Runner: r, Store: st, Clock: clock.Real{}, Schedules: sched, Jitter: jitter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		missed, err := s2.CheckMissed(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missed) != 1 || !missed[0].ScheduledAt.Equal(fire) || missed[0].Status != store.DrillMissed ||
+			!strings.Contains(missed[0].Error, "stopped before the run began") {
+			t.Fatalf("missed %+v; want the %s fire", missed, fire)
+		}
+
+		// The next fire runs: it is accounted for, and a later check finds nothing.
+		if err := s2.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(90 * time.Minute) // fake time: past the next fire, its jitter and its timeout
+		synctest.Wait()
+		s2.Stop()
+		runs, _ := st.DrillRuns(context.Background(), store.DrillFilter{Status: store.DrillTimedOut})
+		if len(runs) != 1 || !runs[0].ScheduledAt.Equal(fire.Add(time.Hour)) {
+			t.Fatalf("runs after the restart %+v; want the next fire's", runs)
+		}
+		if again, err := s2.CheckMissed(context.Background()); err != nil || len(again) != 0 {
+			t.Errorf("after a run: missed %+v %v", again, err)
 		}
 	})
 }
