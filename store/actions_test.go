@@ -265,6 +265,46 @@ func TestActionCompareAndSetIsSerialised(t *testing.T) {
 	}
 }
 
+// TestIncidentReadsCarryTheCommander: the commander a chat command sets is part of
+// the incident as read back (by id, in lists and among the live incidents), and the
+// correlation engine's later upserts, which do not know it, do not hide it.
+func TestIncidentReadsCarryTheCommander(t *testing.T) {
+	s := openTest(t, "", Options{})
+	ctx := context.Background()
+	inc, other := putIncident(t, s), putIncident(t, s)
+	if err := s.Submit(ctx, func(tx Tx) error { return tx.SetIncidentCommander(inc, "slack:U024BE7LH", "slack:U0G9QF9C6", t0) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Submit(ctx, func(tx Tx) error {
+		return tx.UpsertIncident(&model.Incident{ID: inc, Number: model.IncidentNumber(inc), Kind: model.KindNormal,
+			Status: model.StatusAcknowledged, AlertCount: 9, OpenedAt: t0, UpdatedAt: t0})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Incident(ctx, inc)
+	if err != nil || got.Commander != "slack:U024BE7LH" || got.AlertCount != 9 {
+		t.Fatalf("incident: %+v %v", got, err)
+	}
+	list, _, err := s.Incidents(ctx, IncidentFilter{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %d %v", len(list), err)
+	}
+	for _, in := range list {
+		if want := map[int64]string{inc: "slack:U024BE7LH", other: ""}[in.ID]; in.Commander != want {
+			t.Errorf("listed incident %d: commander %q, want %q", in.ID, in.Commander, want)
+		}
+	}
+	live, err := s.LiveIncidents(ctx)
+	if err != nil || len(live) != 2 {
+		t.Fatalf("live: %d %v", len(live), err)
+	}
+	for _, in := range live {
+		if in.ID == inc && in.Commander != "slack:U024BE7LH" {
+			t.Errorf("live incident: commander %q", in.Commander)
+		}
+	}
+}
+
 func TestIncidentPlaybookIsKeptByUpserts(t *testing.T) {
 	s := openTest(t, "", Options{})
 	ctx := context.Background()
@@ -283,7 +323,7 @@ func TestIncidentPlaybookIsKeptByUpserts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Playbook != "port-scan" || got.Status != model.StatusAcknowledged {
+	if got.Playbook != "port-scan" || got.Status != model.StatusAcknowledged || got.Commander != "" {
 		t.Fatalf("incident after upsert: playbook %q status %s, want port-scan acknowledged", got.Playbook, got.Status)
 	}
 	// Within one transaction, a new incident is found although its row is buffered.

@@ -19,8 +19,13 @@ const (
 	alertSelect = "SELECT " + alertCols + " FROM alerts"
 	// alertSelectNoRaw reads the same columns with NULL for raw.
 	alertSelectNoRaw = "SELECT " + alertColsNoRaw + " FROM alerts"
-	incidentSelect   = "SELECT " + incCols + ", playbook FROM incidents"
-	liveStatuses     = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
+	// incidentSelect reads the commander a chat command set (incident_commanders),
+	// which the correlation engine's rows do not know, before the row's own.
+	incidentSelect = "SELECT id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, " +
+		"opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, " +
+		"COALESCE((SELECT c.commander FROM incident_commanders c WHERE c.incident_id = incidents.id), commander), " +
+		"drill_id, updated_at, playbook FROM incidents"
+	liveStatuses = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
 	maxAlertLimit        = 1000
