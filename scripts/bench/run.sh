@@ -152,7 +152,7 @@ open_incidents() {
 		awk '/^warroom_incidents\{status="open"\}/ {print $2}' || true
 }
 
-printf 'name\talerts_per_s\trequests_per_s\tp50\tp90\tp99\tmax\terrors\treadable_p50\treadable_p99\tserver_cores\tgenerator_cores\tother_cores\tbackground_cores\trss_kb\topen_incidents\n' >"$OUT/summary.tsv"
+printf 'name\talerts_per_s\trequests_per_s\tp50\tp90\tp99\tmax\terrors\treadable_p50\treadable_p99\tserver_cores\tgenerator_cores\tother_cores\tbackground_cores\trss_kb\topen_incidents\tserver_us_per_alert\tgenerator_us_per_request\n' >"$OUT/summary.tsv"
 
 field() { # file key: the value after a report line's key
 	awk -v k="$2" 'index($0, k) == 1 { sub("^" k " *", ""); print; exit }' "$1"
@@ -218,12 +218,16 @@ measure() {
 		         printf "%.2f\t%.2f\t%.2f", s, c, o }')
 	rss=$(rss_kb)
 	[[ $SERVER_KIND == warroom ]] && incs=$(open_incidents)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
+	# CPU per unit of work: server cores ÷ alerts/s and generator cores ÷ requests/s.
+	local per
+	per=$(awk -v c="$cpu" -v a="$(field "$rep" 'alerts/s')" -v r="$(field "$rep" 'requests/s')" \
+		'BEGIN { split(c, x, "\t"); printf "%s\t%s", (a > 0 ? sprintf("%.1f", x[1] / a * 1e6) : "-"), (r > 0 ? sprintf("%.1f", x[2] / r * 1e6) : "-") }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" \
 		"$(field "$rep" 'alerts/s')" "$(field "$rep" 'requests/s')" \
 		"$(field "$rep" 'latency p50')" "$(field "$rep" 'latency p90')" "$(field "$rep" 'latency p99')" \
 		"$(field "$rep" 'latency max')" "$(field "$rep" 'errors' | tr ' ' ',')" \
 		"$(field "$rep" 'readable p50')" "$(field "$rep" 'readable p99')" \
-		"$cpu" "$bg" "$rss" "${incs:--}" >>"$OUT/summary.tsv"
+		"$cpu" "$bg" "$rss" "${incs:--}" "$per" >>"$OUT/summary.tsv"
 	say "   cores used (server, generator, others): $(echo "$cpu" | tr '\t' ' '), others before the run $bg; server RSS ${rss} kB; open incidents ${incs:--}"
 }
 
