@@ -319,18 +319,28 @@ func (a *Adapter) privateOverwrites() []*discordgo.PermissionOverwrite {
 
 // FindRoom implements bot.RoomFinder: a channel of the room's name in the category
 // whose topic starts with the incident number, or an active thread of that name the
-// bot owns in the thread channel.
+// bot owns in the thread channel. A private room is found only where it is private:
+// a channel hidden from @everyone and open to the bot, or a private thread. Anybody
+// who may create channels in the category could make a public lookalike, and the
+// incident's evidence must not go there.
 func (a *Adapter) FindRoom(ctx context.Context, spec bot.RoomSpec) (bot.RoomRef, bool, error) {
 	name := cut(spec.Name, MaxChannelName)
+	private := a.o.Private || spec.Private
 	if a.o.ThreadChannelID != "" {
 		list, err := a.api.GuildThreadsActive(a.o.GuildID, discordgo.WithContext(ctx))
 		if err != nil {
 			return bot.RoomRef{}, false, classify("find_thread", err)
 		}
 		for _, th := range list.Threads {
-			if th.Name == name && th.ParentID == a.o.ThreadChannelID && th.OwnerID == a.o.ApplicationID {
-				return bot.RoomRef{ID: th.ID, Name: th.Name}, true, nil
+			if th.Name != name || th.ParentID != a.o.ThreadChannelID || th.OwnerID != a.o.ApplicationID {
+				continue
 			}
+			if private && th.Type != discordgo.ChannelTypeGuildPrivateThread {
+				a.log.Warn("discord: a public thread has the name of a private incident room; not using it",
+					"incident", spec.Number, "thread", th.ID)
+				continue
+			}
+			return bot.RoomRef{ID: th.ID, Name: th.Name}, true, nil
 		}
 		return bot.RoomRef{}, false, nil
 	}
@@ -340,11 +350,32 @@ func (a *Adapter) FindRoom(ctx context.Context, spec bot.RoomSpec) (bot.RoomRef,
 	}
 	prefix := bot.EscapeDiscord(spec.Number) + " "
 	for _, ch := range chs {
-		if ch.Name == name && ch.ParentID == a.o.CategoryID && strings.HasPrefix(ch.Topic, prefix) {
-			return bot.RoomRef{ID: ch.ID, Name: ch.Name}, true, nil
+		if ch.Name != name || ch.ParentID != a.o.CategoryID || !strings.HasPrefix(ch.Topic, prefix) {
+			continue
 		}
+		if private && !a.hidden(ch) {
+			a.log.Warn("discord: a channel visible to @everyone has the name of a private incident room; not using it",
+				"incident", spec.Number, "channel", ch.ID)
+			continue
+		}
+		return bot.RoomRef{ID: ch.ID, Name: ch.Name}, true, nil
 	}
 	return bot.RoomRef{}, false, nil
+}
+
+// hidden reports whether ch is private the way CreateRoom makes it: @everyone (the
+// guild's role) denied the view, the bot allowed it.
+func (a *Adapter) hidden(ch *discordgo.Channel) bool {
+	var everyoneDenied, botAllowed bool
+	for _, o := range ch.PermissionOverwrites {
+		switch {
+		case o.ID == a.o.GuildID && o.Type == discordgo.PermissionOverwriteTypeRole:
+			everyoneDenied = o.Deny&permView != 0
+		case o.ID == a.o.ApplicationID && o.Type == discordgo.PermissionOverwriteTypeMember:
+			botAllowed = o.Allow&permView != 0
+		}
+	}
+	return everyoneDenied && botAllowed
 }
 
 // Nonce is the message nonce for an idempotency key: at most 25 characters, the same

@@ -161,6 +161,58 @@ func TestChannelPerIncident(t *testing.T) {
 	}
 }
 
+// TestPrivateRoomIsNotFoundInAPublicLookalike: a channel (or a thread) with the room's
+// name and topic that @everyone can see is not taken for a private incident's room, so
+// its evidence never goes there; a public room still finds it. (TestChannelPerIncident
+// and TestThreadPerIncident find private rooms.)
+func TestPrivateRoomIsNotFoundInAPublicLookalike(t *testing.T) {
+	for _, threads := range []bool{false, true} {
+		t.Run(map[bool]string{false: "channel", true: "thread"}[threads], func(t *testing.T) {
+			e := newEnv(t, ModeGateway, nil)
+			if threads {
+				e.a.o.CategoryID, e.a.o.ThreadChannelID = "", e.f.ThreadChannelID
+			}
+			ctx := context.Background()
+			lookalike, err := e.a.CreateRoom(ctx, spec) // public: Options.Private is off
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, found, err := e.a.FindRoom(ctx, spec); err != nil || !found || got.ID != lookalike.ID {
+				t.Fatalf("public FindRoom = %+v %v %v", got, found, err)
+			}
+			o := e.a.o
+			o.Private = true
+			private, err := New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, found, err := private.FindRoom(ctx, spec); err != nil || found {
+				t.Fatalf("private FindRoom took the public lookalike: %+v %v %v", got, found, err)
+			}
+			priv := spec
+			priv.Private = true
+			if _, found, err := e.a.FindRoom(ctx, priv); err != nil || found {
+				t.Fatalf("FindRoom of a private spec took the public lookalike: %v %v", found, err)
+			}
+		})
+	}
+	t.Run("private thread", func(t *testing.T) {
+		e := newEnv(t, ModeGateway, func(o *Options) { o.Private, o.CategoryID = true, "" })
+		e.a.o.ThreadChannelID = e.f.ThreadChannelID
+		ctx := context.Background()
+		room, err := e.a.CreateRoom(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th := e.f.Channels()[0]; th.Type != 12 {
+			t.Fatalf("thread type %d, want 12 (private)", th.Type)
+		}
+		if got, found, err := e.a.FindRoom(ctx, spec); err != nil || !found || got.ID != room.ID {
+			t.Fatalf("FindRoom of its own private thread = %+v %v %v", got, found, err)
+		}
+	})
+}
+
 // TestThreadPerIncident opens a thread per incident in the configured channel and
 // archives and locks it on close.
 func TestThreadPerIncident(t *testing.T) {
