@@ -34,6 +34,38 @@ type Message struct {
 	Buttons   []Button   `json:"buttons,omitempty"`
 	// Context lines are small print at the bottom.
 	Context []string `json:"context,omitempty"`
+	// Image is a picture warroom serves itself, shown by the platforms that can load it
+	// from warroom: the web chat. Slack and Discord fetch images from the internet,
+	// where warroom is not, and leave it out.
+	Image *Image `json:"image,omitempty"`
+}
+
+// Image is a picture on warroom's web chat, such as the drill chart.
+type Image struct {
+	// Path is the picture's path on the web chat, under /chat/.
+	Path string `json:"path"`
+	Alt  string `json:"alt"`
+}
+
+// ChatPath reports whether p is a plain path under /chat/ on warroom's own web chat:
+// no scheme or host, no "..", no query, nothing that could lead elsewhere.
+func ChatPath(p string) bool {
+	if !strings.HasPrefix(p, "/chat/") || len(p) > 200 {
+		return false
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			return false
+		}
+	}
+	return !strings.Contains(p, "//")
 }
 
 // MessageKind tells messages apart for styling.

@@ -442,12 +442,25 @@ func (b *Bot) sync(ctx context.Context, incidentID int64) (time.Time, error) {
 
 // PostReply posts a public reply in every room of the incident.
 func (b *Bot) PostReply(ctx context.Context, incidentID int64, text string) error {
+	return b.PostReplyImage(ctx, incidentID, text, nil)
+}
+
+// PostReplyImage is PostReply with a picture for the platforms that can show it (see
+// Message.Image); img's path must be a web chat path (ChatPath).
+func (b *Bot) PostReplyImage(ctx context.Context, incidentID int64, text string, img *Image) error {
+	if img != nil && !ChatPath(img.Path) {
+		return fmt.Errorf("post a reply with the image %q: want a path under /chat/", img.Path)
+	}
 	tok, err := newToken()
 	if err != nil {
 		return err
 	}
 	key := "reply:" + tok[:12]
-	raw, err := json.Marshal(putPayload{Message: RenderReply(key, text)})
+	msg := RenderReply(key, text)
+	if img != nil {
+		msg.Image = &Image{Path: img.Path, Alt: CleanText(img.Alt)}
+	}
+	raw, err := json.Marshal(putPayload{Message: msg})
 	if err != nil {
 		return err
 	}

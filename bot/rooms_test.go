@@ -504,6 +504,36 @@ func TestPermanentFailureSetsTheOpAsideAndTheRoomMovesOn(t *testing.T) {
 	}
 }
 
+// TestReplyImageIsAWebChatPathOnly: a reply's picture reaches the platforms with the
+// message; a path that is not the web chat's own is refused and nothing is queued.
+func TestReplyImageIsAWebChatPathOnly(t *testing.T) {
+	f := bottest.New(t, "slack")
+	e := newEnv(t, "", nil, f)
+	e.ingest(3, "172.16.5.10", model.SeverityMedium)
+	e.sync(1)
+	e.deliver()
+	ctx := context.Background()
+	for _, bad := range []string{"https://evil.example/x.png", "/chat/../api/v1/incidents", "/api/v1/incidents"} {
+		if err := e.bot.PostReplyImage(ctx, 1, "drill over", &bot.Image{Path: bad}); err == nil || !strings.Contains(err.Error(), "want a path under /chat/") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if ops := e.queued(); len(ops) != 0 {
+		t.Fatalf("queued after refusals: %+v", ops)
+	}
+	if err := e.bot.PostReplyImage(ctx, 1, "drill over", &bot.Image{Path: "/chat/drills/ttr.png", Alt: "TTR <chart>"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.deliver(); n != 1 {
+		t.Fatalf("delivered %d", n)
+	}
+	r := onlyRoom(t, f)
+	last := r.Messages[len(r.Messages)-1].Latest()
+	if last.Text != "drill over" || last.Image == nil || last.Image.Path != "/chat/drills/ttr.png" || last.Image.Alt != "TTR <chart>" {
+		t.Fatalf("last message %+v", last)
+	}
+}
+
 func TestReplacedDuringDeliveryIsSentAgain(t *testing.T) {
 	f := bottest.New(t, "slack")
 	e := newEnv(t, "", nil, f)

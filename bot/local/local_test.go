@@ -91,6 +91,43 @@ func TestEscapesEveryTextField(t *testing.T) {
 	}
 }
 
+// TestImageOnlyFromTheChatsOwnPaths: a message's picture is shown when it is one of
+// the web chat's own paths, with its alt text escaped, and left out otherwise.
+func TestImageOnlyFromTheChatsOwnPaths(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		show bool
+	}{
+		{"/chat/drills/ttr.png", true},
+		{"/chat/drills/ttr-2026_11.png", true},
+		{"https://evil.example/x.png", false},
+		{"//evil.example/x.png", false},
+		{"/chat//evil.example/x.png", false},
+		{"/chat/../api/v1/incidents", false},
+		{"/chat/./drills/ttr.png", false},
+		{"/chat/drills/ttr.png?x=1", false},
+		{`/chat/x" onerror="alert(1)`, false},
+		{"/api/v1/incidents", false},
+		{"javascript:alert(1)", false},
+		{`/chat/drills/ttr.png\x`, false},
+	} {
+		m := &bot.Message{Key: "reply:1", Kind: bot.KindReply, Text: "Drill ended.",
+			Image: &bot.Image{Path: tc.path, Alt: `chart <b>"x"</b>`}}
+		html, err := RenderMessageHTML("r", 1, time.Unix(0, 0), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := strings.Contains(html, "<img ")
+		if shown != tc.show {
+			t.Errorf("%q: image shown %v, want %v\n%s", tc.path, shown, tc.show, html)
+			continue
+		}
+		if tc.show && (!strings.Contains(html, `<img src="`+tc.path+`"`) || !strings.Contains(html, `alt="chart &lt;b&gt;&#34;x&#34;&lt;/b&gt;"`)) {
+			t.Errorf("%q: %s", tc.path, html)
+		}
+	}
+}
+
 // newChat returns a web chat on a real store, and the store.
 func newChat(t *testing.T, o Options) (*Chat, *store.SQLite) {
 	t.Helper()

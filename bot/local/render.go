@@ -61,6 +61,15 @@ type msgView struct {
 	Private bool
 }
 
+// ImagePath is the message's picture, when it is one of the web chat's own paths;
+// anything else is left out.
+func (v msgView) ImagePath() string {
+	if v.Msg.Image == nil || !bot.ChatPath(v.Msg.Image.Path) {
+		return ""
+	}
+	return v.Msg.Image.Path
+}
+
 func statusText(s model.Status) string {
 	switch s {
 	case model.StatusFalsePositive:

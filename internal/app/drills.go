@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/api"
+	"github.com/warroom/warroom/bot"
 	"github.com/warroom/warroom/commands"
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/drill"
@@ -61,7 +62,11 @@ func (a *App) newDrills(cfg *config.Config, clk clock.Clock, timer drill.Timer) 
 			if !report || a.Bot == nil || run.IncidentID == 0 {
 				return
 			}
-			if err := a.Bot.PostReply(ctx, run.IncidentID, drill.RunSummary(run, m)); err != nil {
+			var chart *bot.Image
+			if a.Chat != nil {
+				chart = &bot.Image{Path: "/chat/drills/ttr.png", Alt: "Time to resolve per drill run, per scenario, last 90 days"}
+			}
+			if err := a.Bot.PostReplyImage(ctx, run.IncidentID, drill.RunSummary(run, m), chart); err != nil {
 				a.Log.Warn("drills: cannot post the run's measures", "run", run.ID, "error", err)
 			}
 		}})

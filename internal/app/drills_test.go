@@ -322,6 +322,11 @@ func TestDrillEndToEndOnTheWebChat(t *testing.T) {
 		}
 		return false
 	})
+	// In the web chat the summary carries the TTR chart.
+	if code, _, page := alice.get("/chat/r/" + room.Name); code != http.StatusOK ||
+		!strings.Contains(page, `<img src="/chat/drills/ttr.png" alt="Time to resolve per drill run, per scenario, last 90 days"`) {
+		t.Errorf("room page without the drill chart: %d\n%s", code, page)
+	}
 	rep, err := drill.Load(ctx, a.Store, t0.Add(-time.Hour), t0.Add(time.Hour), "")
 	if err != nil {
 		t.Fatal(err)
