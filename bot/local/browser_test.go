@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/warroom/warroom/bot"
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/internal/app"
 	"github.com/warroom/warroom/internal/clock"
@@ -254,6 +255,17 @@ func TestBrowserClickToContain(t *testing.T) {
 		t.Errorf("dark theme background %q, %v", bg, err)
 	}
 	shot("04-dark.png")
+
+	// A reply with a picture of the web chat's own (the drill chart at the end of a
+	// drill) shows it, loaded under the page's Content-Security-Policy.
+	if err := a.Bot.PostReplyImage(context.Background(), 1, "The drill report and its charts: /chat/drills",
+		&bot.Image{Path: "/chat/drills/ttr.png", Alt: "Time to resolve per drill run"}); err != nil {
+		t.Fatal(err)
+	}
+	run("the chart in the room",
+		chromedp.WaitVisible(chromedp.CSS(`article.kind-reply figure.picture img[src="/chat/drills/ttr.png"]`)),
+		chromedp.Poll[chromedp.Void](`(() => { const i = document.querySelector('figure.picture img'); return i.complete && i.naturalWidth >= 600; })()`),
+	)
 
 	// The firewall's feed lists the address.
 	resp, err = http.Get(base + "/edl/warroom-block.txt")
