@@ -227,6 +227,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // Metrics are the server's Prometheus collectors.
 type Metrics struct {
 	gatherer       prometheus.Gatherer
+	registerer     prometheus.Registerer
 	Accepted       *prometheus.CounterVec
 	Rejected       *prometheus.CounterVec
 	Duplicates     *prometheus.CounterVec
@@ -239,7 +240,8 @@ type Metrics struct {
 // scrape for the number of incidents in each status.
 func NewMetrics(reg *prometheus.Registry, countByStatus func(context.Context) (map[model.Status]int, error)) *Metrics {
 	m := &Metrics{
-		gatherer: reg,
+		gatherer:   reg,
+		registerer: reg,
 		Accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warroom_alerts_accepted_total", Help: "Alerts accepted and committed, by source.",
 		}, []string{"source"}),
@@ -266,6 +268,17 @@ func NewMetrics(reg *prometheus.Registry, countByStatus func(context.Context) (m
 		&statusCollector{count: countByStatus, desc: prometheus.NewDesc("warroom_incidents",
 			"Incidents by status.", []string{"status"}, nil)})
 	return m
+}
+
+// Register adds collectors of other parts of warroom (the chat outbox, the SIEM sinks)
+// to the registry /metrics serves.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.registerer.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // statusCollector asks the store at scrape time, so the figures are never stale.

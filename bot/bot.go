@@ -498,3 +498,12 @@ func (b *Bot) reconcileStale(ctx context.Context, before time.Time) error {
 	}
 	return nil
 }
+
+// PlatformNames returns the names of the bot's platforms, in the order configured.
+func (b *Bot) PlatformNames() []string {
+	out := make([]string, len(b.platforms))
+	for i, p := range b.platforms {
+		out[i] = p.Name()
+	}
+	return out
+}

@@ -692,6 +692,43 @@ func (s *SQLite) ChatButtonByToken(ctx context.Context, token string) (*ChatButt
 	return b, nil
 }
 
+// ChatOpCounts is what a platform's outbox holds: ops waiting to be delivered (or
+// retried), and ops the platform refused for good, kept for inspection.
+type ChatOpCounts struct {
+	Pending, Dead int
+}
+
+// CountChatOps counts the outbox's ops by platform.
+func (s *SQLite) CountChatOps(ctx context.Context) (map[string]ChatOpCounts, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT platform, dead, COUNT(*) FROM chat_outbox GROUP BY platform, dead")
+	if err != nil {
+		return nil, fmt.Errorf("count the chat outbox: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]ChatOpCounts{}
+	for rows.Next() {
+		var (
+			platform string
+			dead     bool
+			n        int
+		)
+		if err := rows.Scan(&platform, &dead, &n); err != nil {
+			return nil, fmt.Errorf("count the chat outbox: %w", err)
+		}
+		c := out[platform]
+		if dead {
+			c.Dead += n
+		} else {
+			c.Pending += n
+		}
+		out[platform] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count the chat outbox: %w", err)
+	}
+	return out, nil
+}
+
 func (s *SQLite) IncidentCommander(ctx context.Context, incidentID int64) (string, error) {
 	var c string
 	err := s.rdb.QueryRowContext(ctx, "SELECT commander FROM incident_commanders WHERE incident_id = ?", incidentID).Scan(&c)

@@ -136,6 +136,17 @@ func TestChatOutboxOrderCoalesceAndRevisions(t *testing.T) {
 	// A new message after a dead one is queued anew, not merged into the dead one.
 	v3 := &ChatOp{Platform: "p", IncidentID: 1, Kind: "put", Key: "opening", Payload: []byte(`v3`), Coalesce: true}
 	submit(t, s, func(tx Tx) error { return tx.EnqueueChatOp(v3) })
+	// The counts /metrics reports: what is left of p's ops, by state.
+	left, _ := s.ChatOutbox(ctx, "p")
+	wantPending := 0
+	for _, op := range left {
+		if !op.Dead {
+			wantPending++
+		}
+	}
+	if counts, err := s.CountChatOps(ctx); err != nil || counts["p"] != (ChatOpCounts{Pending: wantPending, Dead: 1}) || len(counts) != 1 {
+		t.Fatalf("counts %+v %v; want %d pending and 1 dead", counts, err, wantPending)
+	}
 	if v3.ID == opening.ID || v3.Rev != 1 {
 		t.Fatalf("op after a dead one: %+v", v3)
 	}

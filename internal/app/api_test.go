@@ -330,6 +330,8 @@ func TestMetricsCountIngest(t *testing.T) {
 		`warroom_incidents{status="open"} 1`,
 		`warroom_ingest_duration_seconds_count{source="alertmanager"} 1`,
 		`warroom_store_commit_batch_ops_count`,
+		`warroom_chat_outbox_ops{platform="local",state="dead"} 0`,
+		`warroom_chat_outbox_ops{platform="local",state="pending"} `,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -154,6 +154,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	metrics = api.NewMetrics(reg, st.CountIncidentsByStatus)
 	if len(outs) > 0 {
+		names := make([]string, len(outs))
+		for i, s := range outs {
+			names[i] = s.Name()
+		}
+		if err := metrics.Register(newSinkBacklog(st, names)); err != nil {
+			st.Close()
+			return nil, err
+		}
 		if dispatcher, err = sinks.NewDispatcher(sinks.Options{Queue: sinks.NewStoreQueue(st), Sinks: outs,
 			Delivery: cfg.Sinks.Delivery, Clock: o.Clock, Logger: o.Log}); err != nil {
 			st.Close()
@@ -197,6 +205,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		connClose()
 		st.Close()
 		return nil, err
+	}
+	if a.Bot != nil {
+		if err := metrics.Register(newChatBacklog(st, a.Bot.PlatformNames())); err != nil {
+			connClose()
+			st.Close()
+			return nil, err
+		}
 	}
 	if err := a.newDrills(cfg, o.Clock, o.DrillTimer); err != nil {
 		connClose()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,30 @@ import (
 	"github.com/warroom/warroom/sinks"
 	"github.com/warroom/warroom/sinks/sinktest"
 )
+
+// TestSinkBacklogIsAMetric: events waiting for a sink that is not delivering show in
+// /metrics, per sink, as many as the queue holds.
+func TestSinkBacklogIsAMetric(t *testing.T) {
+	s := newServer(t, func(c *config.Config) {
+		sc, err := sinks.ParseConfig([]byte("outputs:\n  - name: siem-syslog\n    type: syslog\n    address: 127.0.0.1:9\n    network: tcp\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Sinks = sc
+	})
+	// The dispatcher is not started: every event stays queued.
+	if code, m := s.post(t, "/api/v1/ingest/alertmanager", testIngest, "application/json", []byte(amBody)); code != 202 {
+		t.Fatal(code, m)
+	}
+	n, err := s.App.Store.CountSinkEvents(context.Background(), "siem-syslog")
+	if err != nil || n == 0 {
+		t.Fatalf("queued events: %d %v", n, err)
+	}
+	_, body := s.get(t, "/metrics", "")
+	if want := fmt.Sprintf("warroom_sink_queue_events{sink=%q} %d\n", "siem-syslog", n); !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %q", want)
+	}
+}
 
 // TestSIEMReceivesIncidentChanges configures a Splunk HEC sink against the strict fake
 // collector and checks that the incident's opening and its acknowledgement arrive as
