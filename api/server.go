@@ -144,7 +144,10 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/alerts", s.auth(config.RoleViewer, s.listAlerts))
 	s.mux.Handle("GET /api/v1/alerts/{id}", s.auth(config.RoleViewer, s.getAlert))
 	s.actionRoutes()
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.gatherer, promhttp.HandlerOpts{}))
+	// A collector that fails (a store read at scrape time timing out) is logged and left
+	// out; the rest of the metrics are still served.
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Metrics.gatherer, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: scrapeLog{s.opts.Log}}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -280,6 +283,11 @@ func (m *Metrics) Register(cs ...prometheus.Collector) error {
 	}
 	return nil
 }
+
+// scrapeLog passes promhttp's errors to the server's log.
+type scrapeLog struct{ l *slog.Logger }
+
+func (s scrapeLog) Println(v ...any) { s.l.Warn("metrics: " + fmt.Sprint(v...)) }
 
 // statusCollector asks the store at scrape time, so the figures are never stale.
 type statusCollector struct {
