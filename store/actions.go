@@ -398,3 +398,30 @@ func (s *SQLite) ActionsInState(ctx context.Context, state model.ActionState) ([
 	}
 	return list, nil
 }
+
+// CountActionsByState counts the actions in each state, every state listed.
+func (s *SQLite) CountActionsByState(ctx context.Context) (map[model.ActionState]int, error) {
+	counts := map[model.ActionState]int{}
+	for _, st := range model.ActionStates {
+		counts[st] = 0
+	}
+	rows, err := s.rdb.QueryContext(ctx, "SELECT state, COUNT(*) FROM actions GROUP BY state")
+	if err != nil {
+		return nil, fmt.Errorf("count actions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			st string
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count actions: %w", err)
+		}
+		counts[model.ActionState(st)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count actions: %w", err)
+	}
+	return counts, nil
+}

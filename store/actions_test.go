@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -40,6 +41,28 @@ func fullAction(incident int64) *model.Action {
 		Error: "earlier: timeout", Attempts: 2, Verified: true, Verification: "served",
 		ExecutedAt: ptr(t0.Add(3 * time.Minute)), ExpiresAt: ptr(t0.Add(24*time.Hour + 3*time.Minute)),
 		RevertedAt: ptr(t0.Add(4 * time.Minute)), UpdatedAt: t0.Add(4 * time.Minute),
+	}
+}
+
+// TestCountActionsByState lists every state, those without actions at 0.
+func TestCountActionsByState(t *testing.T) {
+	s := openTest(t, "", Options{})
+	ctx := context.Background()
+	inc := putIncident(t, s)
+	for i, st := range []model.ActionState{model.ActionFailed, model.ActionProposed, model.ActionFailed} {
+		a := fullAction(inc)
+		a.State, a.IdempotencyKey = st, fmt.Sprintf("count-%d", i)
+		if err := s.Submit(ctx, func(tx Tx) error { return tx.PutAction(a) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, err := s.CountActionsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != len(model.ActionStates) || counts[model.ActionFailed] != 2 || counts[model.ActionProposed] != 1 ||
+		counts[model.ActionSucceeded] != 0 {
+		t.Fatalf("counts %v", counts)
 	}
 }
 

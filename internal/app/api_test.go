@@ -332,6 +332,7 @@ func TestMetricsCountIngest(t *testing.T) {
 		`warroom_store_commit_batch_ops_count`,
 		`warroom_chat_outbox_ops{platform="local",state="dead"} 0`,
 		`warroom_chat_outbox_ops{platform="local",state="pending"} `,
+		`warroom_actions{state="failed"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -153,6 +153,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	metrics = api.NewMetrics(reg, st.CountIncidentsByStatus)
+	if err := metrics.Register(newActionStates(st)); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if len(outs) > 0 {
 		names := make([]string, len(outs))
 		for i, s := range outs {

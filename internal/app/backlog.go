@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warroom/warroom/store"
+	"github.com/warroom/warroom/triage/model"
 )
 
 // scrapeTimeout bounds the store reads of one scrape.
@@ -81,5 +82,34 @@ func (c *sinkBacklog) Collect(ch chan<- prometheus.Metric) {
 			return
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), s)
+	}
+}
+
+// actionStates reports, at each scrape, how many containment actions are in each
+// state: failed ones, and proposals waiting for approval, are what a team watches.
+type actionStates struct {
+	st   *store.SQLite
+	desc *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*actionStates)(nil)
+
+func newActionStates(st *store.SQLite) *actionStates {
+	return &actionStates{st: st, desc: prometheus.NewDesc("warroom_actions",
+		"Containment actions by state.", []string{"state"}, nil)}
+}
+
+func (c *actionStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *actionStates) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	counts, err := c.st.CountActionsByState(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, s := range model.ActionStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 }

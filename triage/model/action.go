@@ -24,6 +24,10 @@ const (
 	ActionRejected  ActionState = "rejected"
 )
 
+// ActionStates lists every state, in life-cycle order.
+var ActionStates = []ActionState{ActionProposed, ActionApproved, ActionRunning, ActionSucceeded, ActionFailed,
+	ActionReverted, ActionExpired, ActionRejected}
+
 var actionMoves = map[ActionState][]ActionState{
 	ActionProposed:  {ActionApproved, ActionRejected},
 	ActionApproved:  {ActionRunning, ActionRejected},
