@@ -405,23 +405,9 @@ func (s *SQLite) CountActionsByState(ctx context.Context) (map[model.ActionState
 	for _, st := range model.ActionStates {
 		counts[st] = 0
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT state, COUNT(*) FROM actions GROUP BY state")
-	if err != nil {
-		return nil, fmt.Errorf("count actions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			st string
-			n  int
-		)
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count actions: %w", err)
-		}
-		counts[model.ActionState(st)] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count actions: %w", err)
+	if err := countBy(ctx, s.rdb, "SELECT state, COUNT(*) FROM actions GROUP BY state", "actions",
+		func(k string, n int) { counts[model.ActionState(k)] = n }); err != nil {
+		return nil, err
 	}
 	return counts, nil
 }

@@ -419,25 +419,35 @@ func (s *SQLite) CountIncidentsByStatus(ctx context.Context) (map[model.Status]i
 		model.StatusOpen: 0, model.StatusAcknowledged: 0, model.StatusContained: 0,
 		model.StatusResolved: 0, model.StatusMerged: 0, model.StatusFalsePositive: 0,
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT status, COUNT(*) FROM incidents GROUP BY status")
+	if err := countBy(ctx, s.rdb, "SELECT status, COUNT(*) FROM incidents GROUP BY status", "incidents",
+		func(k string, n int) { counts[model.Status(k)] = n }); err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// countBy runs a "SELECT key, COUNT(*) ... GROUP BY key" query and hands each row to
+// put; what names the counted rows in errors.
+func countBy(ctx context.Context, db *sql.DB, q, what string, put func(key string, n int)) error {
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("count incidents: %w", err)
+		return fmt.Errorf("count %s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			st string
-			n  int
+			k string
+			n int
 		)
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count incidents: %w", err)
+		if err := rows.Scan(&k, &n); err != nil {
+			return fmt.Errorf("count %s: %w", what, err)
 		}
-		counts[model.Status(st)] = n
+		put(k, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count incidents: %w", err)
+		return fmt.Errorf("count %s: %w", what, err)
 	}
-	return counts, nil
+	return nil
 }
 
 // Timeline returns an incident's events, oldest first.
