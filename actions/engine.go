@@ -25,6 +25,7 @@ import (
 
 	"github.com/warroom/warroom/connectors"
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/internal/drain"
 	"github.com/warroom/warroom/playbooks"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
@@ -334,19 +335,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				var ev triage.Event
-				select {
-				case <-ctx.Done():
-					return
-				case x, ok := <-evs:
-					if !ok {
-						return // the pipeline is gone; keep the scheduler running
-					}
-					ev = x
-				}
+			// Returns when the pipeline is gone too; the scheduler keeps running.
+			drain.Each(ctx, evs, func(ev triage.Event) {
 				if !ev.Notifiable {
-					continue
+					return
 				}
 				pendMu.Lock()
 				if only, ok := pending[ev.IncidentID]; ok {
@@ -359,7 +351,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				case ready <- struct{}{}:
 				default:
 				}
-			}
+			})
 		}()
 		defer unsub()
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/internal/drain"
 	"github.com/warroom/warroom/store"
 	"github.com/warroom/warroom/triage"
 	"github.com/warroom/warroom/triage/model"
@@ -258,19 +259,11 @@ func (b *Bot) runRooms(ctx context.Context) {
 		collector.Add(1)
 		go func() {
 			defer collector.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case ev, ok := <-evs:
-					if !ok {
-						return
-					}
-					if b.event(ev) {
-						b.poke()
-					}
+			drain.Each(ctx, evs, func(ev triage.Event) {
+				if b.event(ev) {
+					b.poke()
 				}
-			}
+			})
 		}()
 	}
 	defer collector.Wait()

@@ -15,6 +15,7 @@ import (
 	"github.com/warroom/warroom/commands"
 	"github.com/warroom/warroom/config"
 	"github.com/warroom/warroom/internal/clock"
+	"github.com/warroom/warroom/internal/drain"
 	"github.com/warroom/warroom/playbooks"
 )
 
@@ -230,19 +231,11 @@ func (a *App) StartChat(ctx context.Context) func() {
 		go func() {
 			defer wg.Done()
 			defer unsub()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case ev, ok := <-evs:
-					if !ok {
-						return
-					}
-					if ev.IncidentID > 0 {
-						a.Bot.Kick(ev.IncidentID)
-					}
+			drain.Each(ctx, evs, func(ev actions.Event) {
+				if ev.IncidentID > 0 {
+					a.Bot.Kick(ev.IncidentID)
 				}
-			}
+			})
 		}()
 	}
 	var once sync.Once
