@@ -178,9 +178,10 @@ type Report struct {
 	RequestsPerSec float64 `json:"requests_per_s"` // OK / Elapsed
 	Latency        Latency `json:"latency"`        // of OK requests, send to body read
 
-	// Errors counts failed requests by status code; "transport" is a connection error
-	// or timeout.
-	Errors map[string]int64 `json:"errors"`
+	// Errors counts failed requests by status code; "transport" is a connection error,
+	// a timeout or an answer that is not HTTP; TransportError is the first of those.
+	Errors         map[string]int64 `json:"errors"`
+	TransportError string           `json:"transport_error,omitempty"`
 
 	// Accepted, Duplicates and Rejected add up warroom's 202 answers.
 	Accepted   int64 `json:"accepted,omitempty"`
@@ -239,12 +240,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Readable = pr.finish()
 	}
 	if rep.OK == 0 && rep.Requests+rep.Errors["transport"] > 0 {
-		return rep, fmt.Errorf("%w: %s", ErrNothingSucceeded, hint(&cfg, rep.Errors))
+		return rep, fmt.Errorf("%w: %s", ErrNothingSucceeded, hint(&cfg, rep))
 	}
 	return rep, nil
 }
 
-func hint(cfg *Config, errs map[string]int64) string {
+func hint(cfg *Config, rep *Report) string {
+	errs := rep.Errors
 	parts := make([]string, 0, len(errs))
 	for k, v := range errs {
 		parts = append(parts, fmt.Sprintf("%s×%d", k, v))
@@ -259,7 +261,7 @@ func hint(cfg *Config, errs map[string]int64) string {
 	case errs["415"] > 0:
 		s += fmt.Sprintf("; source %q does not take format %s: pick the source configured for it", cfg.Source, cfg.Format)
 	case errs["transport"] > 0:
-		s += "; is the server listening at " + cfg.URL + "?"
+		s += "; is the server listening at " + cfg.URL + "? The first: " + rep.TransportError
 	}
 	return s
 }
@@ -316,6 +318,7 @@ type workerStats struct {
 	requests, ok, alerts           int64
 	accepted, duplicates, rejected int64
 	errors                         map[string]int64
+	transportErr                   string // the first transport error
 }
 
 // phase runs the workers until d has passed (if d > 0) and n requests were sent (if n > 0),
@@ -358,6 +361,9 @@ func (s *workerStats) merge(o *workerStats) {
 	for k, v := range o.errors {
 		s.errors[k] += v
 	}
+	if s.transportErr == "" {
+		s.transportErr = o.transportErr
+	}
 }
 
 // ingestAnswer is the part of warroom's 202 the generator reads.
@@ -395,6 +401,9 @@ func (g *generator) work(ctx context.Context, p *poster, deadline time.Time, n i
 			}
 			if record {
 				st.errors["transport"]++
+				if st.transportErr == "" {
+					st.transportErr = err.Error()
+				}
 			}
 			pause(ctx, 10*time.Millisecond) // do not spin on a dead server
 			continue
@@ -435,7 +444,7 @@ func (g *generator) report(elapsed time.Duration) *Report {
 		Incidents: cfg.Incidents, Repeat: cfg.Repeat, Elapsed: elapsed, ElapsedSec: elapsed.Seconds(),
 		Requests: m.requests, OK: m.ok, Alerts: m.alerts,
 		Latency: Summarize(m.latencies), Errors: m.errors,
-		Accepted: m.accepted, Duplicates: m.duplicates, Rejected: m.rejected,
+		Accepted: m.accepted, Duplicates: m.duplicates, Rejected: m.rejected, TransportError: m.transportErr,
 	}
 	if cfg.Target == TargetWarroom {
 		r.Format, r.Source = cfg.Format, cfg.Source
@@ -484,6 +493,9 @@ func (r *Report) Print(w io.Writer) error {
 	line("latency p99", "%s", fmtDur(r.Latency.P99))
 	line("latency max", "%s", fmtDur(r.Latency.Max))
 	line("errors", "%s", fmtErrors(r.Errors))
+	if r.TransportError != "" {
+		line("first transport error", "%s", r.TransportError)
+	}
 	if r.Target == TargetWarroom {
 		line("accepted", "%d", r.Accepted)
 		line("duplicates", "%d", r.Duplicates)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -425,6 +426,24 @@ func TestNothingSucceedingIsAnErrorWithAHint(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("error %q leaks the token", err)
+	}
+}
+
+func TestNothingListeningNamesTheFirstTransportError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	rep, err := Run(context.Background(), Config{URL: "http://" + addr, Token: "t", Concurrency: 1, Requests: 2})
+	if !errors.Is(err, ErrNothingSucceeded) || !strings.Contains(err.Error(), "transport×2") ||
+		!strings.Contains(err.Error(), "is the server listening") || !strings.Contains(err.Error(), "The first: dial tcp "+addr) {
+		t.Fatalf("err = %v", err)
+	}
+	var out bytes.Buffer
+	if err := rep.Print(&out); err != nil || !strings.Contains(out.String(), "first transport error") {
+		t.Errorf("report:\n%s (%v)", out.String(), err)
 	}
 }
 
