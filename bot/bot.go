@@ -461,10 +461,6 @@ func (b *Bot) ReconcileAll(ctx context.Context) error {
 			b.syncOne(ctx, inc.ID)
 		}
 	}
-	return b.reconcileOpen(ctx)
-}
-
-func (b *Bot) reconcileOpen(ctx context.Context) error {
 	return b.reconcileStale(ctx, time.Time{})
 }
 
