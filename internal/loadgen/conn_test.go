@@ -238,13 +238,20 @@ func TestPosterAbortEndsAPostInProgress(t *testing.T) {
 	}
 }
 
-func TestPosterDialErrorNamesTheAddress(t *testing.T) {
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	ln.Close()
+	return addr
+}
+
+func TestPosterDialErrorNamesTheAddress(t *testing.T) {
+	addr := deadAddr(t)
 	p, err := newPoster("http://"+addr+"/in", nil, time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -430,12 +429,7 @@ func TestNothingSucceedingIsAnErrorWithAHint(t *testing.T) {
 }
 
 func TestNothingListeningNamesTheFirstTransportError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := deadAddr(t)
 	rep, err := Run(context.Background(), Config{URL: "http://" + addr, Token: "t", Concurrency: 1, Requests: 2})
 	if !errors.Is(err, ErrNothingSucceeded) || !strings.Contains(err.Error(), "transport×2") ||
 		!strings.Contains(err.Error(), "is the server listening") || !strings.Contains(err.Error(), "The first: dial tcp "+addr) {
