@@ -146,7 +146,7 @@ func TestClosedIncidentsDoNotAbsorb(t *testing.T) {
 			for key, en := range r.e.index {
 				for _, p := range en.postings {
 					if p.inc.m.ID == id {
-						t.Fatalf("%s incident still indexed under %s", to, key)
+						t.Fatalf("%s incident still indexed under %x", to, key)
 					}
 				}
 			}
@@ -227,7 +227,10 @@ func TestPeerGuardHysteresis(t *testing.T) {
 	cfg := DefaultConfig()
 	r := newEngineRun(t, cfg)
 	warm(r, "172.16.0.2", cfg.MaxPeers+1, t0)
-	en := r.e.index["ip:172.16.0.2"]
+	en := r.e.index[r.e.entityHash("", model.Entity{Kind: model.EntityIP, Value: "172.16.0.2"})]
+	if en == nil {
+		t.Fatal("resolver not in the index")
+	}
 	// 15 minutes on, only some of those peers remain in the window: still shared.
 	at := t0.Add(cfg.Window + 10*time.Second)
 	if !r.e.hub(en, at.UnixNano()) {
@@ -432,10 +435,30 @@ func TestSweepForgetsIdleState(t *testing.T) {
 	if got == id {
 		t.Fatal("unrelated alert joined")
 	}
-	for key := range r.e.index {
-		if strings.Contains(key, "198.51.100.1") && !strings.Contains(key, "198.51.100.1.") && strings.HasSuffix(key, "198.51.100.1") {
-			t.Fatalf("idle key %s still indexed", key)
+	indexed := func(ip string) []string { // the entity's own key and its scoped keys
+		var held []string
+		h := r.e.entityHash("", model.Entity{Kind: model.EntityIP, Value: ip})
+		if r.e.index[h] != nil {
+			held = append(held, ip)
 		}
+		for code, c := range model.Categories {
+			for _, side := range []uint8{sideSrc, sideDst} {
+				if r.e.index[r.e.scopedKey(uint8(code+1), side, h)] != nil {
+					held = append(held, fmt.Sprintf("%s/%s/%d", ip, c, side))
+				}
+			}
+		}
+		return held
+	}
+	if held := indexed("198.51.100.1"); held != nil {
+		t.Fatalf("idle keys still indexed: %v", held)
+	}
+	// A scanner may fan out (FanRoles): its source has a scan key too.
+	if held := indexed("198.51.100.99"); len(held) != 2 || held[1] != "198.51.100.99/scan/1" {
+		t.Fatalf("keys of the new alert's source: %v, want its own and its scan key", held)
+	}
+	if held := indexed("172.16.9.99"); len(held) != 2 || held[1] != "172.16.9.99/scan/2" {
+		t.Fatalf("keys of the new alert's destination: %v, want its own and its scan key", held)
 	}
 	if inc := r.e.live[id]; inc == nil || !inc.extra.dormant {
 		t.Fatal("idle incident not dormant")
@@ -463,18 +486,18 @@ func dump(e *Engine) string {
 		var rel []string
 		for _, r := range en.rel {
 			if !r.dead {
-				rel = append(rel, r.key)
+				rel = append(rel, fmt.Sprintf("%x", r.h))
 			}
 		}
 		sort.Strings(rel)
-		lines = append(lines, fmt.Sprintf("key %s dead=%v shared=%v fan=%v seen=%d post=%v peers=%v rel=%v",
+		lines = append(lines, fmt.Sprintf("key %x dead=%v shared=%v fan=%v seen=%d post=%v peers=%v rel=%v",
 			key, en.dead, en.shared, en.fanOK, en.seen, ps, peers, rel))
 	}
 	for id, inc := range e.live {
 		var keys []string
 		for _, k := range inc.keys {
 			if !k.dead && slices.ContainsFunc(k.postings, func(p posting) bool { return p.inc == inc }) {
-				keys = append(keys, k.key)
+				keys = append(keys, fmt.Sprintf("%x", k.h))
 			}
 		}
 		sort.Strings(keys)

@@ -194,8 +194,8 @@ func (e *Engine) undo(f *frame) {
 		r := &f.log[i]
 		switch r.kind {
 		case uEntNew:
-			if e.index[r.e.key] == r.e {
-				delete(e.index, r.e.key)
+			if e.index[r.e.h] == r.e {
+				delete(e.index, r.e.h)
 			}
 			r.e.dead = true
 		case uEntSnap:
@@ -206,7 +206,7 @@ func (e *Engine) undo(f *frame) {
 			r.e.peers = append(peers[:0], f.peers[s.peer:s.peer+s.nPeer]...)
 			r.e.rel = append(rel[:0], f.rels[s.rel:s.rel+s.nRel]...)
 		case uEntDel:
-			e.index[r.e.key] = r.e
+			e.index[r.e.h] = r.e
 		case uIncNew:
 			delete(e.live, r.inc.m.ID)
 		case uIncSnap:
