@@ -333,6 +333,9 @@ func TestMetricsCountIngest(t *testing.T) {
 		`warroom_chat_outbox_ops{platform="local",state="dead"} 0`,
 		`warroom_chat_outbox_ops{platform="local",state="pending"} `,
 		`warroom_actions{state="failed"} 0`,
+		"\ngo_gc_heap_live_bytes ",
+		"\ngo_gc_gomemlimit_bytes ",
+		"\ngo_memstats_heap_inuse_bytes ",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +111,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, fmt.Errorf("categories: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		// go_gc_heap_live_bytes, the heap the last collection found live, against
+		// go_gc_gomemlimit_bytes tells when memory_limit_mb is too small for the
+		// open incidents (docs/operations.md).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var metrics *api.Metrics
 	outs, err := cfg.Sinks.Build(sinks.Env{Clock: o.Clock, Logger: o.Log, LookupEnv: func(k string) (string, bool) {
 		v := o.Getenv(k)
