@@ -167,7 +167,7 @@ func Default() Config {
 		Listen:        "127.0.0.1:8080",
 		Database:      "warroom.db",
 		LogLevel:      "info",
-		MemoryLimitMB: 90,
+		MemoryLimitMB: 80,
 		Ingest:        Ingest{MaxBodyBytes: 10 << 20},
 		Correlation: Correlation{
 			Window:         Duration(30 * time.Minute),
