@@ -146,3 +146,45 @@ func BenchmarkEncodeEntities(b *testing.B) {
 	}
 	_ = fmt.Sprint(len(buf))
 }
+
+// BenchmarkIncidentRead reads one of 10,000 incidents of 6 entities each by id, as the
+// API, the chat layer and the actions engine do.
+func BenchmarkIncidentRead(b *testing.B) {
+	s := openTest(b, "", Options{})
+	ctx := context.Background()
+	const n = 10_000
+	err := s.Submit(ctx, func(tx Tx) error {
+		for i := range n {
+			id := tx.NextIncidentID()
+			inc := &model.Incident{ID: id, Number: model.IncidentNumber(id), Title: "SSH brute force", Kind: model.KindNormal,
+				Status: model.StatusOpen, Severity: model.SeverityHigh, Category: model.CategoryBruteforce, AlertCount: 7,
+				FirstSeen: t0, LastSeen: t0, OpenedAt: t0, UpdatedAt: t0}
+			if err := tx.UpsertIncident(inc); err != nil {
+				return err
+			}
+			ents := []model.Entity{{Kind: model.EntityIP, Value: fmt.Sprintf("203.0.%d.%d", i/250, i%250), Role: model.RoleSrc}}
+			for v := range 5 {
+				ents = append(ents, model.Entity{Kind: model.EntityIP, Value: fmt.Sprintf("172.16.%d.%d", v, i%250), Role: model.RoleDst})
+			}
+			if err := tx.AddIncidentEntities(id, ents); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		inc, err := s.Incident(ctx, int64(i%n+1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(inc.Entities) != 6 {
+			b.Fatalf("%d entities, want 6", len(inc.Entities))
+		}
+		i++
+	}
+}

@@ -21,10 +21,16 @@ const (
 	alertSelectNoRaw = "SELECT " + alertColsNoRaw + " FROM alerts"
 	// incidentSelect reads the commander a chat command set (incident_commanders),
 	// which the correlation engine's rows do not know, before the row's own.
-	incidentSelect = "SELECT id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, " +
+	incidentCols = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, " +
 		"opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, " +
 		"COALESCE((SELECT c.commander FROM incident_commanders c WHERE c.incident_id = incidents.id), commander), " +
-		"drill_id, updated_at, playbook FROM incidents"
+		"drill_id, updated_at, playbook"
+	incidentSelect = "SELECT " + incidentCols + " FROM incidents"
+	// incidentByID reads one incident and its entities in one statement, so in one
+	// snapshot without a transaction of its own: the entities come as the JSON array
+	// of the alerts' entities column (decodeEntities).
+	incidentByID = "SELECT " + incidentCols + ", (SELECT json_group_array(json_object('kind', kind, 'value', value, 'role', role) " +
+		"ORDER BY rowid) FROM incident_entities WHERE incident_id = incidents.id) FROM incidents WHERE id = ?"
 	liveStatuses = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
@@ -247,7 +253,8 @@ func (s *SQLite) scanAlertRange(ctx context.Context, q interface {
 }
 
 // scanIncident reads one row of incidentSelect.
-func scanIncident(rows *sql.Rows) (*model.Incident, error) {
+// scanIncident scans an incidentCols row, and into extra the columns after them.
+func scanIncident(rows *sql.Rows, extra ...any) (*model.Incident, error) {
 	var (
 		in                                  model.Incident
 		kind, status, cat                   string
@@ -256,8 +263,9 @@ func scanIncident(rows *sql.Rows) (*model.Incident, error) {
 		closed, updated                     sql.NullInt64
 		playbook                            sql.NullString
 	)
-	if err := rows.Scan(&in.ID, &in.Number, &in.Title, &kind, &status, &sev, &cat, &in.Notifiable, &count,
-		&first, &last, &opened, &ack, &cont, &res, &closed, &in.MergedInto, &in.Commander, &in.DrillID, &updated, &playbook); err != nil {
+	dest := append([]any{&in.ID, &in.Number, &in.Title, &kind, &status, &sev, &cat, &in.Notifiable, &count,
+		&first, &last, &opened, &ack, &cont, &res, &closed, &in.MergedInto, &in.Commander, &in.DrillID, &updated, &playbook}, extra...)
+	if err := rows.Scan(dest...); err != nil {
 		return nil, err
 	}
 	in.Playbook = playbook.String
@@ -343,19 +351,35 @@ func (s *SQLite) readTx(ctx context.Context, f func(*sql.Tx) error) error {
 
 // Incident returns one incident with its entities, or an error wrapping ErrNotFound.
 func (s *SQLite) Incident(ctx context.Context, id int64) (*model.Incident, error) {
-	var list []*model.Incident
-	err := s.readTx(ctx, func(tx *sql.Tx) (err error) {
-		list, err = queryIncidents(ctx, tx, incidentSelect+" WHERE id = ?", []any{id},
-			"SELECT incident_id, kind, value, role FROM incident_entities WHERE incident_id = ? ORDER BY rowid", []any{id})
-		return err
-	})
+	in, err := s.incident(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("read incident %d: %w", id, err)
 	}
-	if len(list) == 0 {
+	if in == nil {
 		return nil, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
-	return list[0], nil
+	return in, nil
+}
+
+// incident reads one incident with incidentByID; nil when there is none.
+func (s *SQLite) incident(ctx context.Context, id int64) (*model.Incident, error) {
+	rows, err := s.rdb.QueryContext(ctx, incidentByID, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var ents sql.RawBytes
+	in, err := scanIncident(rows, &ents)
+	if err != nil {
+		return nil, err
+	}
+	if in.Entities, err = decodeEntities(ents, true); err != nil {
+		return nil, err
+	}
+	return in, rows.Close()
 }
 
 // Incidents lists incidents newest first (by id), with their entities.

@@ -279,3 +279,67 @@ func TestAlertsWithoutRaw(t *testing.T) {
 		t.Fatalf("without raw, the alert differs:\n%+v\n%+v", slim[0], full[0])
 	}
 }
+
+// TestIncidentReadMatchesTheList: reading one incident (one statement, entities as
+// JSON) gives what the list gives (two queries, entities as rows): every field, the
+// entities in the order they were added, values that need escapes in JSON, and an
+// incident without entities.
+func TestIncidentReadMatchesTheList(t *testing.T) {
+	s := openTest(t, "", Options{})
+	ctx := context.Background()
+	odd := []model.Entity{
+		{Kind: model.EntityHost, Value: `web "01"\back`, Role: model.RoleDst},
+		{Kind: model.EntityIP, Value: "198.51.100.7", Role: model.RoleSrc},
+		{Kind: model.EntityUser, Value: "ctl\x01\ttab\u2028line\u00e9", Role: model.RoleObserver},
+		{Kind: model.EntityIP, Value: "2001:db8::1", Role: model.RoleDst},
+		{Kind: model.EntityHost, Value: "zz-last-added-first-sorted", Role: model.RoleSrc},
+		{Kind: model.EntityHost, Value: "aa-added-last", Role: model.RoleSrc},
+	}
+	var withEnts, without int64
+	err := s.Submit(ctx, func(tx Tx) error {
+		for _, id := range []*int64{&withEnts, &without} {
+			*id = tx.NextIncidentID()
+			ack := t0.Add(time.Minute)
+			inc := &model.Incident{ID: *id, Number: model.IncidentNumber(*id), Title: "Lateral movement from web01",
+				Kind: model.KindNormal, Status: model.StatusAcknowledged, Severity: model.SeverityHigh,
+				Category: model.CategoryLateral, Notifiable: true, AlertCount: 3, FirstSeen: t0, LastSeen: t0,
+				OpenedAt: t0, UpdatedAt: ack, AcknowledgedAt: &ack}
+			if err := tx.UpsertIncident(inc); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddIncidentEntities(withEnts, odd[:3]); err != nil {
+			return err
+		}
+		return tx.AddIncidentEntities(withEnts, odd[3:])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := s.Incidents(ctx, IncidentFilter{})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %d incidents, %v", len(list), err)
+	}
+	for _, want := range list {
+		got, err := s.Incident(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("incident %d read alone:\n%+v\nin the list:\n%+v", want.ID, got, want)
+		}
+		switch want.ID {
+		case withEnts:
+			if !reflect.DeepEqual(got.Entities, odd) {
+				t.Errorf("entities %q, want %q in the order added", got.Entities, odd)
+			}
+		case without:
+			if got.Entities == nil || len(got.Entities) != 0 {
+				t.Errorf("entities of an incident without any: %#v, want empty", got.Entities)
+			}
+		}
+	}
+	if _, err := s.Incident(ctx, without+100); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing incident: %v, want ErrNotFound", err)
+	}
+}
