@@ -100,12 +100,9 @@ type Bot struct {
 
 	syncMu sync.Mutex
 
-	mu    sync.Mutex
-	dirty map[int64]bool
-	due   map[int64]time.Time
-	// quiet holds incidents with count-only events that arrived soon after a sync;
-	// Tick checks them cheaply instead of syncing each at once.
-	quiet  map[int64]bool
+	mu     sync.Mutex
+	dirty  map[int64]bool
+	due    map[int64]time.Time
 	synced map[int64]syncedState
 	kick   chan struct{}
 
@@ -176,7 +173,7 @@ func New(o Options) (*Bot, error) {
 	b := &Bot{st: o.Store, platforms: o.Platforms, handler: o.Handler, clk: o.Clock, log: o.Log,
 		interval: o.Interval, reconcile: o.Reconcile, playbooks: o.Playbooks, narrator: o.Narrator,
 		events: o.Events, invite: o.Invite, closing: o.Closing, dirty: map[int64]bool{}, due: map[int64]time.Time{},
-		quiet: map[int64]bool{}, synced: map[int64]syncedState{}, kick: make(chan struct{}, 1)}
+		synced: map[int64]syncedState{}, kick: make(chan struct{}, 1)}
 	b.outbox = NewOutbox(o.Store, o.Platforms, o.Clock, o.Log, o.Backoff)
 	return b, nil
 }
@@ -317,9 +314,10 @@ func (b *Bot) poke() {
 // event marks the incident of a notifiable event dirty. Incidents below the
 // notification threshold have no room and wait until they become notifiable. An
 // update soon after the incident's last sync (new alerts, usually) is not synced at
-// once: a busy incident is synced once per interval. Its update is due at the end of
-// the interval when the event says it only added alerts (CountOnly); otherwise Tick
-// first looks, cheaply, whether its status or severity moved.
+// once: a busy incident is synced once per interval, and its update is due at the end
+// of the interval. Only a change of status or severity since that sync shows at once;
+// the event says whether there was one (an event that does not carry them is taken
+// as one).
 //
 // It reports whether the incident is to be synced at once.
 func (b *Bot) event(ev triage.Event) bool {
@@ -328,12 +326,8 @@ func (b *Bot) event(ev triage.Event) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if s, ok := b.synced[ev.IncidentID]; ok && ev.Kind == triage.EventUpdated && b.clk.Now().Sub(s.at) < b.interval {
-		if !ev.CountOnly {
-			b.quiet[ev.IncidentID] = true // Tick looks whether it must show at once
-			return false
-		}
-		// More of the same alerts: shown by the update due at the interval.
+	if s, ok := b.synced[ev.IncidentID]; ok && ev.Kind == triage.EventUpdated && b.clk.Now().Sub(s.at) < b.interval &&
+		(ev.CountOnly || ev.Status == s.status && ev.Severity == s.severity) {
 		at := s.at.Add(b.interval)
 		if d, ok := b.due[ev.IncidentID]; !ok || at.Before(d) {
 			b.due[ev.IncidentID] = at
@@ -344,7 +338,7 @@ func (b *Bot) event(ev triage.Event) bool {
 	return true
 }
 
-// syncDirty syncs the incidents marked dirty, at once; quiet and due ones wait for
+// syncDirty syncs the incidents marked dirty, at once; due ones wait for
 // the next Tick.
 func (b *Bot) syncDirty(ctx context.Context) {
 	b.mu.Lock()
@@ -362,9 +356,8 @@ func (b *Bot) syncDirty(ctx context.Context) {
 	}
 }
 
-// Tick syncs the incidents marked dirty, those whose held-back update is due, and
-// those with count-only changes whose status or severity moved too. Run calls it
-// every second.
+// Tick syncs the incidents marked dirty and those whose held-back update is due. Run
+// calls it every second.
 func (b *Bot) Tick(ctx context.Context) {
 	now := b.clk.Now()
 	b.mu.Lock()
@@ -372,64 +365,19 @@ func (b *Bot) Tick(ctx context.Context) {
 	for id := range b.dirty {
 		ids = append(ids, id)
 	}
-	clear(b.dirty)
 	for id, at := range b.due {
-		if !now.Before(at) && !b.dirtyContains(ids, id) {
+		if !now.Before(at) && !b.dirty[id] {
 			ids = append(ids, id)
 		}
 	}
-	quiet := make([]int64, 0, len(b.quiet))
-	for id := range b.quiet {
-		if !b.dirtyContains(ids, id) {
-			quiet = append(quiet, id)
-		}
-	}
-	clear(b.quiet)
+	clear(b.dirty)
 	b.mu.Unlock()
-	for _, id := range quiet {
-		if ctx.Err() != nil {
-			return
-		}
-		b.checkQuiet(ctx, id, now)
-	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
 		b.syncOne(ctx, id)
 	}
-}
-
-// checkQuiet syncs an incident at once if its status or severity changed since its
-// last sync; otherwise its update waits for the interval.
-func (b *Bot) checkQuiet(ctx context.Context, id int64, now time.Time) {
-	inc, err := b.st.Incident(ctx, id)
-	if err != nil {
-		b.syncOne(ctx, id)
-		return
-	}
-	b.mu.Lock()
-	s := b.synced[id]
-	urgent := inc.Status != s.status || inc.Severity != s.severity
-	if !urgent {
-		at := s.at.Add(b.interval)
-		if d, ok := b.due[id]; !ok || at.Before(d) {
-			b.due[id] = at
-		}
-	}
-	b.mu.Unlock()
-	if urgent {
-		b.syncOne(ctx, id)
-	}
-}
-
-func (b *Bot) dirtyContains(ids []int64, id int64) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *Bot) syncOne(ctx context.Context, id int64) {

@@ -73,8 +73,9 @@ func eventsEnv(t *testing.T) (*clock.Fake, *store.SQLite, *triage.Pipeline, *slo
 }
 
 // TestBusyIncidentIsSyncedOncePerInterval feeds the pipeline's events to the bot: an
-// incident that keeps receiving alerts is synced once per interval, while a change
-// of severity shows at once.
+// incident that keeps receiving alerts is synced once per interval, new parties
+// included, while a change of severity shows at once; telling them apart reads
+// nothing.
 func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	ctx := context.Background()
 	clk, sq, pipe, log := eventsEnv(t)
@@ -87,6 +88,7 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := 0
+	victim := "172.16.5.10"
 	ingest := func(n int, sev model.Severity) {
 		t.Helper()
 		var alerts []*model.Alert
@@ -95,7 +97,7 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 			alerts = append(alerts, &model.Alert{Source: "s", Format: "generic", Rule: "ssh scan", Severity: sev,
 				Category: model.CategoryBruteforce, EventTime: clk.Now().Add(-time.Minute),
 				Entities: []model.Entity{{Kind: model.EntityIP, Value: "203.0.113.45", Role: model.RoleSrc},
-					{Kind: model.EntityIP, Value: "172.16.5.10", Role: model.RoleDst}},
+					{Kind: model.EntityIP, Value: victim, Role: model.RoleDst}},
 				Fingerprint: fmt.Sprint("fp", seq)})
 		}
 		if _, err := pipe.Ingest(ctx, alerts); err != nil {
@@ -126,6 +128,15 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 	}
 	if n := st.reads.Load() - reads; n != 0 {
 		t.Errorf("%d reads of the incident for alerts like its own, want none", n)
+	}
+	victim = "172.16.5.11" // a new party: not count-only, but neither status nor severity moved
+	clk.Advance(time.Second)
+	ingest(1, model.SeverityMedium)
+	if n := st.syncs.Load(); n != 1 {
+		t.Fatalf("%d syncs after a new party within the interval, want 1", n)
+	}
+	if n := st.reads.Load() - reads; n != 0 {
+		t.Errorf("%d reads of the incident for a new party, want none", n)
 	}
 	ingest(1, model.SeverityCritical)
 	if n := st.syncs.Load(); n != 2 {

@@ -87,6 +87,10 @@ type Event struct {
 	// no change of severity, status or notifiability. What it changes (counts, last
 	// seen) can wait for a subscriber's next periodic look.
 	CountOnly bool
+	// Status and Severity are the incident's after the change, so that a subscriber
+	// can tell whether they moved without reading the incident.
+	Status   model.Status
+	Severity model.Severity
 }
 
 // NewPipeline returns a pipeline over st, with the correlation state restored from it.
@@ -290,7 +294,8 @@ func (p *Pipeline) ingestOp(tx store.Tx, alerts []*model.Alert, res *IngestResul
 		_, gained := slices.BinarySearch(grew, inc.ID)
 		countOnly := kind == EventUpdated && !gained && inc.Severity == c.PrevSeverity &&
 			inc.Status == c.PrevStatus && inc.Notifiable == c.PrevNotifiable
-		*events = append(*events, Event{IncidentID: inc.ID, Kind: kind, Notifiable: inc.Notifiable, CountOnly: countOnly})
+		*events = append(*events, Event{IncidentID: inc.ID, Kind: kind, Notifiable: inc.Notifiable, CountOnly: countOnly,
+			Status: inc.Status, Severity: inc.Severity})
 	}
 	return nil
 }
@@ -410,7 +415,7 @@ func (p *Pipeline) SetStatus(ctx context.Context, incidentID int64, to model.Sta
 				p.eng.Rollback(mark)
 				return err
 			}
-			ev = Event{IncidentID: incidentID, Kind: EventStatus, Notifiable: inc.Notifiable}
+			ev = Event{IncidentID: incidentID, Kind: EventStatus, Notifiable: inc.Notifiable, Status: inc.Status, Severity: inc.Severity}
 		}
 		return nil
 	}

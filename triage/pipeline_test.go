@@ -548,7 +548,8 @@ func TestPipelineWritesEachEntityOnce(t *testing.T) {
 }
 
 // TestEventsTellCountOnlyUpdates: an update that only adds alerts like the incident's
-// own is marked CountOnly; a new entity or a severity rise is not.
+// own is marked CountOnly; a new entity or a severity rise is not. Every event carries
+// the incident's status and severity after it.
 func TestEventsTellCountOnlyUpdates(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, filepath.Join(t.TempDir(), "warroom.db"))
@@ -573,11 +574,26 @@ func TestEventsTellCountOnlyUpdates(t *testing.T) {
 			t.Fatalf("alert %d: no event", n)
 		}
 	}
-	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventOpened, Notifiable: true})
-	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true})
-	step(model.SeverityMedium, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true})
-	step(model.SeverityHigh, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true})
-	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true})
+	open, med, high := model.StatusOpen, model.SeverityMedium, model.SeverityHigh
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventOpened, Notifiable: true, Status: open, Severity: med})
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true, Status: open, Severity: med})
+	step(model.SeverityMedium, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true, Status: open, Severity: med})
+	step(model.SeverityHigh, "172.16.5.11", Event{Kind: EventUpdated, Notifiable: true, Status: open, Severity: high})
+	step(model.SeverityMedium, "172.16.5.10", Event{Kind: EventUpdated, Notifiable: true, CountOnly: true, Status: open, Severity: high})
+
+	// A status change carries the new status.
+	inc, err := p.SetStatus(ctx, 1, model.StatusAcknowledged, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if want := (Event{IncidentID: inc.ID, Kind: EventStatus, Notifiable: true, Status: model.StatusAcknowledged, Severity: high}); ev != want {
+			t.Errorf("status change: event %+v, want %+v", ev, want)
+		}
+	default:
+		t.Fatal("status change: no event")
+	}
 }
 
 // TestHintSubscribersDoNotCountAsDropped: a SubscribeHints subscriber that falls
