@@ -22,7 +22,8 @@ import (
 )
 
 // TestMetricsSurviveAFailingCollector: when a scrape-time read fails, /metrics still
-// answers 200 with every other metric, and the failure is logged.
+// answers 200 with every other metric, and the failure is logged. What a read got
+// before it failed is served.
 func TestMetricsSurviveAFailingCollector(t *testing.T) {
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "w.db"), store.Options{})
 	if err != nil {
@@ -41,6 +42,13 @@ func TestMetricsSurviveAFailingCollector(t *testing.T) {
 	}
 	m := NewMetrics(prometheus.NewRegistry(), failing)
 	m.Accepted.WithLabelValues("generic").Add(3)
+	partial := NewStoreGauge("warroom_test_queue", "A queue read at scrape time.", []string{"sink"},
+		func(context.Context) ([]Sample, error) {
+			return []Sample{{Labels: []string{"splunk"}, Value: 7}}, errors.New("count the elastic queue: database is locked")
+		})
+	if err := m.Register(partial); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := New(Options{Pipeline: p, Store: st, Clock: clk, Log: log, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +57,12 @@ func TestMetricsSurviveAFailingCollector(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	if rec.Code != http.StatusOK || !strings.Contains(body, `warroom_alerts_accepted_total{source="generic"} 3`) ||
-		strings.Contains(body, "warroom_incidents{") {
+		strings.Contains(body, "warroom_incidents{") || !strings.Contains(body, `warroom_test_queue{sink="splunk"} 7`) {
 		t.Fatalf("/metrics: %d\n%s", rec.Code, body)
 	}
-	if !strings.Contains(logged.String(), "context deadline exceeded") {
-		t.Errorf("the failure was not logged: %q", logged.String())
+	for _, want := range []string{"context deadline exceeded", "database is locked"} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("the failure %q was not logged: %q", want, logged.String())
+		}
 	}
 }

@@ -268,8 +268,19 @@ func NewMetrics(reg *prometheus.Registry, countByStatus func(context.Context) (m
 		}),
 	}
 	reg.MustRegister(m.Accepted, m.Rejected, m.Duplicates, m.IngestLatency, m.CommitBatch, m.CommitDuration,
-		&statusCollector{count: countByStatus, desc: prometheus.NewDesc("warroom_incidents",
-			"Incidents by status.", []string{"status"}, nil)})
+		NewStoreGauge("warroom_incidents", "Incidents by status.", []string{"status"},
+			func(ctx context.Context) ([]Sample, error) {
+				counts, err := countByStatus(ctx)
+				if err != nil {
+					return nil, err
+				}
+				var out []Sample
+				for _, st := range []model.Status{model.StatusOpen, model.StatusAcknowledged, model.StatusContained,
+					model.StatusResolved, model.StatusMerged, model.StatusFalsePositive} {
+					out = append(out, Sample{Labels: []string{string(st)}, Value: float64(counts[st])})
+				}
+				return out, nil
+			}))
 	return m
 }
 
@@ -288,23 +299,3 @@ func (m *Metrics) Register(cs ...prometheus.Collector) error {
 type scrapeLog struct{ l *slog.Logger }
 
 func (s scrapeLog) Println(v ...any) { s.l.Warn("metrics: " + fmt.Sprint(v...)) }
-
-// statusCollector asks the store at scrape time, so the figures are never stale.
-type statusCollector struct {
-	count func(context.Context) (map[model.Status]int, error)
-	desc  *prometheus.Desc
-}
-
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
-	counts, err := c.count(context.Background())
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
-		return
-	}
-	for _, st := range []model.Status{model.StatusOpen, model.StatusAcknowledged, model.StatusContained,
-		model.StatusResolved, model.StatusMerged, model.StatusFalsePositive} {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
-	}
-}
