@@ -119,25 +119,24 @@ func TestBusyIncidentIsSyncedOncePerInterval(t *testing.T) {
 		t.Fatalf("%d syncs after the incident opened, want 1", n)
 	}
 	reads := st.reads.Load()
+	waits := func(what string) { // no sync and no read of the incident since the first sync
+		t.Helper()
+		if n := st.syncs.Load(); n != 1 {
+			t.Fatalf("%d syncs after %s within the interval, want 1", n, what)
+		}
+		if n := st.reads.Load() - reads; n != 0 {
+			t.Errorf("%d reads of the incident for %s, want none", n, what)
+		}
+	}
 	for range 10 {
 		clk.Advance(time.Second)
 		ingest(2, model.SeverityMedium)
 	}
-	if n := st.syncs.Load(); n != 1 {
-		t.Fatalf("%d syncs after 10 batches of new alerts within the interval, want 1", n)
-	}
-	if n := st.reads.Load() - reads; n != 0 {
-		t.Errorf("%d reads of the incident for alerts like its own, want none", n)
-	}
+	waits("10 batches of alerts like its own")
 	victim = "172.16.5.11" // a new party: not count-only, but neither status nor severity moved
 	clk.Advance(time.Second)
 	ingest(1, model.SeverityMedium)
-	if n := st.syncs.Load(); n != 1 {
-		t.Fatalf("%d syncs after a new party within the interval, want 1", n)
-	}
-	if n := st.reads.Load() - reads; n != 0 {
-		t.Errorf("%d reads of the incident for a new party, want none", n)
-	}
+	waits("a new party")
 	ingest(1, model.SeverityCritical)
 	if n := st.syncs.Load(); n != 2 {
 		t.Fatalf("%d syncs after an escalation, want it synced at once (2)", n)

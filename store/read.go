@@ -19,7 +19,7 @@ const (
 	alertSelect = "SELECT " + alertCols + " FROM alerts"
 	// alertSelectNoRaw reads the same columns with NULL for raw.
 	alertSelectNoRaw = "SELECT " + alertColsNoRaw + " FROM alerts"
-	// incidentSelect reads the commander a chat command set (incident_commanders),
+	// incidentCols reads the commander a chat command set (incident_commanders),
 	// which the correlation engine's rows do not know, before the row's own.
 	incidentCols = "id, number, title, kind, status, severity, category, notifiable, alert_count, first_seen, last_seen, " +
 		"opened_at, acknowledged_at, contained_at, resolved_at, closed_at, merged_into, " +
@@ -252,7 +252,6 @@ func (s *SQLite) scanAlertRange(ctx context.Context, q interface {
 	return rows.Err()
 }
 
-// scanIncident reads one row of incidentSelect.
 // scanIncident scans an incidentCols row, and into extra the columns after them.
 func scanIncident(rows *sql.Rows, extra ...any) (*model.Incident, error) {
 	var (
