@@ -848,7 +848,7 @@ func chatAlertStats(ctx context.Context, tx *sql.Tx, incidentID, afterAlertID in
 	st := &ChatAlertStats{}
 	err := func() error {
 		rows, err := tx.QueryContext(ctx, "SELECT rule, COUNT(*), MIN(event_time), MAX(event_time), MAX(severity), MAX(id) FROM alerts"+
-			" WHERE incident_id = ? AND id > ? GROUP BY rule ORDER BY COUNT(*) DESC, rule", incidentID, afterAlertID)
+			" WHERE id IN ("+incidentAlertIDs+") GROUP BY rule ORDER BY COUNT(*) DESC, rule", incidentID, afterAlertID)
 		if err != nil {
 			return err
 		}
@@ -873,7 +873,7 @@ func chatAlertStats(ctx context.Context, tx *sql.Tx, incidentID, afterAlertID in
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		lrows, err := tx.QueryContext(ctx, "SELECT url FROM alerts WHERE incident_id = ? AND id > ? AND url <> '' GROUP BY url ORDER BY MIN(id) LIMIT 5",
+		lrows, err := tx.QueryContext(ctx, "SELECT url FROM alerts WHERE id IN ("+incidentAlertIDs+") AND url <> '' GROUP BY url ORDER BY MIN(id) LIMIT 5",
 			incidentID, afterAlertID)
 		if err != nil {
 			return err

@@ -18,7 +18,7 @@ func openChatStore(t *testing.T, path string) *SQLite {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "warroom.db")
 	}
-	s, err := OpenSQLite(context.Background(), path, Options{Clock: clock.NewFake(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))})
+	s, err := OpenSQLite(context.Background(), path, Options{Clock: clock.NewFake(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)), indexEvery: 3})
 	if err != nil {
 		t.Fatalf("OpenSQLite: %v", err)
 	}

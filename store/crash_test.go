@@ -26,7 +26,7 @@ func TestCrashHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("runs only as the child of TestCrashKeepsEveryCommittedAlert")
 	}
-	s, err := OpenSQLite(context.Background(), path, Options{})
+	s, err := OpenSQLite(context.Background(), path, Options{indexEvery: 7})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -36,6 +36,9 @@ func TestCrashHelperProcess(t *testing.T) {
 		go func() {
 			for i := 0; ; i++ {
 				alerts := benchAlerts(1+i%3, w*1_000_000+i*3)
+				for k, a := range alerts {
+					a.IncidentID = int64(1 + (w+i+k)%5)
+				}
 				err := s.Submit(context.Background(), func(tx Tx) error {
 					for _, a := range alerts {
 						a.ID = tx.NextAlertID()
@@ -126,6 +129,7 @@ func TestCrashKeepsEveryCommittedAlert(t *testing.T) {
 		if n == 0 {
 			t.Fatalf("round %d: no audit entries", round)
 		}
+		checkIncidentAlerts(t, path)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}

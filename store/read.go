@@ -31,6 +31,13 @@ const (
 	// of the alerts' entities column (decodeEntities).
 	incidentByID = "SELECT " + incidentCols + ", (SELECT json_group_array(json_object('kind', kind, 'value', value, 'role', role) " +
 		"ORDER BY rowid) FROM incident_entities WHERE incident_id = incidents.id) FROM incidents WHERE id = ?"
+	// An incident's alerts (migration 0009): those up to incident_alerts_mark through
+	// incident_alerts, those after it by a short range of rowids. alertsMark reads the
+	// mark in the statement's own snapshot.
+	alertsMark = "(SELECT through FROM incident_alerts_mark)"
+	// incidentAlertIDs selects the ids of incident ?1's alerts after id ?2.
+	incidentAlertIDs = "SELECT alert_id FROM incident_alerts WHERE incident_id = ?1 AND alert_id > ?2 AND alert_id <= " + alertsMark +
+		" UNION ALL SELECT id FROM alerts WHERE id > MAX(?2, " + alertsMark + ") AND incident_id = ?1"
 	liveStatuses = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
@@ -102,6 +109,30 @@ func (s *SQLite) Alert(ctx context.Context, id int64) (*model.Alert, error) {
 	return a, nil
 }
 
+// incidentAlertsNewest selects incident ?1's alerts with ids below ?2, newest first,
+// at most ?3. The alerts after the mark (a range of rowids, read backwards) all come
+// before those of incident_alerts (read backwards along its key), so SQLite merges
+// the two in order and stops at the limit, without sorting.
+var (
+	incidentAlertsNewest      = newestOfIncident(alertCols)
+	incidentAlertsNewestNoRaw = newestOfIncident(alertColsNoRaw)
+)
+
+func newestOfIncident(cols string) string {
+	indexed := strings.Split(cols, ", ")
+	for i, c := range indexed {
+		switch {
+		case i == 0:
+			indexed[i] = "x.alert_id" // the key's own order: no sort
+		case c != "NULL":
+			indexed[i] = "a." + c
+		}
+	}
+	return "SELECT " + cols + " FROM alerts WHERE id > " + alertsMark + " AND id < ?2 AND incident_id = ?1" +
+		" UNION ALL SELECT " + strings.Join(indexed, ", ") + " FROM incident_alerts x CROSS JOIN alerts a ON a.id = x.alert_id" +
+		" WHERE x.incident_id = ?1 AND x.alert_id < ?2 AND x.alert_id <= " + alertsMark + " ORDER BY 1 DESC LIMIT ?3"
+}
+
 // Alerts lists alerts newest first, optionally of one incident. The second result is
 // the cursor of the next page, empty on the last page.
 func (s *SQLite) Alerts(ctx context.Context, f AlertFilter) ([]*model.Alert, string, error) {
@@ -116,7 +147,11 @@ func (s *SQLite) Alerts(ctx context.Context, f AlertFilter) ([]*model.Alert, str
 	}
 	var rows *sql.Rows
 	if f.IncidentID != 0 {
-		rows, err = s.rdb.QueryContext(ctx, sel+" WHERE incident_id = ? AND id < ? ORDER BY id DESC LIMIT ?", f.IncidentID, before, limit+1)
+		q := incidentAlertsNewest
+		if f.NoRaw {
+			q = incidentAlertsNewestNoRaw
+		}
+		rows, err = s.rdb.QueryContext(ctx, q, f.IncidentID, before, limit+1)
 	} else {
 		rows, err = s.rdb.QueryContext(ctx, sel+" WHERE id < ? ORDER BY id DESC LIMIT ?", before, limit+1)
 	}

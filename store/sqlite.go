@@ -53,11 +53,18 @@ type Options struct {
 	// the named sinks in that same transaction, so the SIEM hears of every recorded
 	// change at least once and never of one that was rolled back. It must not block.
 	Feed func(e *model.AuditEntry) (sinks []string, payload []byte)
+
+	// indexEvery is how many alert ids the writer lets pass between two copies of
+	// their incident pairs into incident_alerts (default indexAlertsEvery); tests
+	// make it small.
+	indexEvery int64
 }
 
 const (
 	defaultReadConns = 4
 	defaultMaxBatch  = 512
+	// indexAlertsEvery: see writeTx.indexAlerts.
+	indexAlertsEvery = 256
 	busyTimeoutMS    = 5000
 	// writerStmts and readerStmts are how many prepared statements each connection
 	// keeps (a few KB of SQLite memory each): about the distinct statements the
@@ -157,6 +164,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = defaultReadConns
+	}
+	if opts.indexEvery <= 0 {
+		opts.indexEvery = indexAlertsEvery
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = defaultMaxBatch

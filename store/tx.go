@@ -6,6 +6,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/warroom/warroom/triage/model"
 )
 
@@ -30,10 +32,14 @@ type writeTx struct {
 	// The block of alert ids being filled and the newest event time among its alerts
 	// (see migration 0008 and noteAlertBlock).
 	block blockState
-	// Audit chain head and alert block at BEGIN, restored on rollback.
-	savedSeq   int64
-	savedHash  string
-	savedBlock blockState
+	// indexed is incident_alerts_mark.through as this transaction has it: the alerts
+	// up to it are in incident_alerts (migration 0009, indexAlerts).
+	indexed int64
+	// Audit chain head, alert block and mark at BEGIN, restored on rollback.
+	savedSeq     int64
+	savedHash    string
+	savedBlock   blockState
+	savedIndexed int64
 
 	incRow  map[int64]int // incident id -> row in w.incidents not yet written
 	incKeys [][4]any      // scratch for flushIncidents
@@ -113,6 +119,7 @@ func (t *writeTx) begin() error {
 	}
 	t.savedSeq, t.savedHash = t.auditSeq, t.auditHash
 	t.savedBlock = t.block
+	t.savedIndexed = t.indexed
 	t.err = nil
 	if err := execStmt(t.w.begin, nil); err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
@@ -137,6 +144,11 @@ func (t *writeTx) run(op Op) (err error) {
 func (t *writeTx) finish() error {
 	if err := t.flush(); err != nil {
 		return err
+	}
+	if t.nextAlert-t.indexed >= t.w.opts.indexEvery {
+		if err := t.indexAlerts(); err != nil {
+			return t.poison(err)
+		}
 	}
 	if err := execStmt(t.w.commit, nil); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
@@ -168,6 +180,7 @@ func (t *writeTx) abort() {
 	clear(t.keysTx)
 	t.auditSeq, t.auditHash = t.savedSeq, t.savedHash
 	t.block = t.savedBlock
+	t.indexed = t.savedIndexed
 	t.err = nil
 	for i := len(t.rollbacks) - 1; i >= 0; i-- {
 		runRollback(t.rollbacks[i])
@@ -304,6 +317,11 @@ func (t *writeTx) InsertAlerts(alerts []*model.Alert) error {
 		if err := t.noteAlertBlock(a.ID, a.EventTime); err != nil {
 			return t.poison(err)
 		}
+		if a.ID <= t.indexed && a.IncidentID != 0 {
+			if err := t.w.exec1(t.w.indexAlert, a.IncidentID, a.ID); err != nil {
+				return t.poison(fmt.Errorf("index alert %d by incident: %w", a.ID, err))
+			}
+		}
 		b.add(a.ID)
 		b.add(idValue(a.IncidentID))
 		box := &t.alertBox
@@ -349,6 +367,27 @@ func (t *writeTx) InsertAlerts(alerts []*model.Alert) error {
 			}
 		}
 	}
+	return nil
+}
+
+// indexAlerts copies the (incident, alert) pairs of the alerts inserted since the
+// mark into incident_alerts and moves the mark past the newest alert id handed out,
+// in the transaction being committed (migration 0009). Done every indexEvery ids
+// rather than in every commit, it writes each busy incident's newest leaf of
+// incident_alerts once per few hundred alerts: an index on alerts.incident_id wrote
+// it in every commit that touched the incident. Ids are handed out in increasing
+// order and their alerts inserted in the transaction that took them, so no alert
+// comes in at or below the mark; InsertAlerts indexes such an alert at once should
+// one come all the same.
+func (t *writeTx) indexAlerts() error {
+	w := t.w
+	if err := w.exec1(w.indexAlerts, t.indexed); err != nil {
+		return fmt.Errorf("index the alerts after %d by incident: %w", t.indexed, err)
+	}
+	if err := w.exec1(w.setAlertsMark, t.nextAlert); err != nil {
+		return fmt.Errorf("index the alerts after %d by incident: %w", t.indexed, err)
+	}
+	t.indexed = t.nextAlert
 	return nil
 }
 
@@ -484,8 +523,10 @@ func (t *writeTx) MoveAlerts(from, to int64) error {
 		return err
 	}
 	w := t.w
-	if err := w.exec1(w.moveAlerts, to, from); err != nil {
-		return t.poison(fmt.Errorf("move alerts from incident %d to %d: %w", from, to, err))
+	for _, st := range []*sqlite3.SQLiteStmt{w.moveAlerts, w.moveIndexedAlerts, w.moveIndexed} {
+		if err := w.exec1(st, to, from, t.indexed); err != nil {
+			return t.poison(fmt.Errorf("move alerts from incident %d to %d: %w", from, to, err))
+		}
 	}
 	if err := w.exec1(w.copyEntities, to, from); err != nil {
 		return t.poison(fmt.Errorf("move entities from incident %d to %d: %w", from, to, err))

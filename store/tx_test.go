@@ -251,6 +251,22 @@ func TestScanAlertsSkipsOldBlocks(t *testing.T) {
 	}
 }
 
+// downTo8 takes a database back to schema 8, from before migration 0009.
+var downTo8 = []string{"DROP TABLE incident_alerts", "DROP TABLE incident_alerts_mark",
+	"CREATE INDEX alerts_incident ON alerts (incident_id)", "DELETE FROM schema_version WHERE version = 9"}
+
+// execAll runs each statement on the database at path.
+func execAll(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db := rawDB(t, path)
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // TestMigration0008SummarisesExistingAlerts: a database from before migration 0008
 // gets alert_blocks rows for its full blocks, and loses the event time index.
 func TestMigration0008SummarisesExistingAlerts(t *testing.T) {
@@ -274,14 +290,9 @@ func TestMigration0008SummarisesExistingAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 7, as a database written before 0008 is.
-	db := rawDB(t, path)
-	for _, q := range []string{"DROP TABLE alert_blocks", "CREATE INDEX alerts_event_time ON alerts (event_time)",
-		"DELETE FROM schema_version WHERE version = 8"} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	downTo7 := append(downTo8, "DROP TABLE alert_blocks", "CREATE INDEX alerts_event_time ON alerts (event_time)",
+		"DELETE FROM schema_version WHERE version = 8")
+	execAll(t, path, downTo7...)
 
 	s = openTest(t, path, Options{})
 	if got, want := alertBlocks(t, path), wantBlocks(times); !maps.Equal(got, want) || len(want) != 2 {

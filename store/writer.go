@@ -220,11 +220,14 @@ type writer struct {
 	moveAlerts, copyEntities, delEnts *sqlite3.SQLiteStmt
 	insTimeline, insAudit             *sqlite3.SQLiteStmt
 	setIncidentKeys, upsertBlock      *sqlite3.SQLiteStmt
-	prepared                          []*sqlite3.SQLiteStmt
-	alerts, incidents, entities       rowBuf
-	tx                                writeTx
-	ran                               []*request
-	singleArgs                        [8]driver.NamedValue
+	// See migration 0009 and writeTx.indexAlerts.
+	indexAlerts, indexAlert, setAlertsMark *sqlite3.SQLiteStmt
+	moveIndexed, moveIndexedAlerts         *sqlite3.SQLiteStmt
+	prepared                               []*sqlite3.SQLiteStmt
+	alerts, incidents, entities            rowBuf
+	tx                                     writeTx
+	ran                                    []*request
+	singleArgs                             [8]driver.NamedValue
 
 	// written counts rows written since the checkpointer was last kicked.
 	written     int
@@ -291,6 +294,7 @@ func newWriter(ctx context.Context, conn *sql.Conn, opts Options) (*writer, erro
 		{"SELECT COALESCE(MAX(id), 0) FROM alerts", &w.tx.nextAlert},
 		{"SELECT COALESCE(MAX(id), 0) FROM incidents", &w.tx.nextIncident},
 		{"SELECT COALESCE(MAX(id), 0) FROM timeline", &w.tx.nextEvent},
+		{"SELECT through FROM incident_alerts_mark", &w.tx.indexed},
 	} {
 		if err := conn.QueryRowContext(ctx, c.q).Scan(c.dst); err != nil {
 			return nil, fmt.Errorf("load counters: %w", err)
@@ -321,7 +325,14 @@ func (w *writer) prepare(c *sqlite3.SQLiteConn) error {
 		{&w.begin, "BEGIN IMMEDIATE"},
 		{&w.commit, "COMMIT"},
 		{&w.rollback, "ROLLBACK"},
-		{&w.moveAlerts, "UPDATE alerts SET incident_id = ? WHERE incident_id = ?"},
+		// The alerts after the mark are found by their rowids, those up to it through
+		// incident_alerts (migration 0009).
+		{&w.moveAlerts, "UPDATE alerts SET incident_id = ?1 WHERE id > ?3 AND incident_id = ?2"},
+		{&w.moveIndexedAlerts, "UPDATE alerts SET incident_id = ?1 WHERE id IN (SELECT alert_id FROM incident_alerts WHERE incident_id = ?2 AND alert_id <= ?3)"},
+		{&w.moveIndexed, "UPDATE incident_alerts SET incident_id = ?1 WHERE incident_id = ?2 AND alert_id <= ?3"},
+		{&w.indexAlerts, "INSERT INTO incident_alerts (incident_id, alert_id) SELECT incident_id, id FROM alerts WHERE id > ?1 AND incident_id IS NOT NULL"},
+		{&w.indexAlert, "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id) VALUES (?1, ?2)"},
+		{&w.setAlertsMark, "UPDATE incident_alerts_mark SET through = ?1"},
 		{&w.copyEntities, "INSERT OR IGNORE INTO incident_entities (" + entCols + ") SELECT ?, kind, value, role FROM incident_entities WHERE incident_id = ? ORDER BY rowid"},
 		{&w.delEnts, "DELETE FROM incident_entities WHERE incident_id = ?"},
 		{&w.insTimeline, timelineSQL},
