@@ -136,6 +136,40 @@ func BenchmarkAlertsPage(b *testing.B) {
 	}
 }
 
+// BenchmarkIncidentAlerts reads the newest 100 alerts of one of 10 incidents of
+// 2,000 alerts each (20,000 in all, the incidents interleaved), as the actions engine
+// and the chat layer do: with every alert up to the mark of migration 0009, and with
+// the most the writer leaves after it (indexAlertsEvery-1 alerts, read by rowid).
+func BenchmarkIncidentAlerts(b *testing.B) {
+	for _, tail := range []int{0, indexAlertsEvery - 1} {
+		b.Run(fmt.Sprintf("tail=%d", tail), func(b *testing.B) {
+			s := openTest(b, "", Options{})
+			ctx := context.Background()
+			alerts := benchAlerts(20_000-tail, 0)
+			for i, a := range alerts {
+				a.IncidentID = int64(1 + i%10)
+			}
+			insertAlerts(b, s, alerts...) // one commit: all of them indexed
+			if tail > 0 {
+				for i := range tail { // one commit each, so that the mark stays
+					a := benchAlerts(1, 20_000+i)[0]
+					a.IncidentID = int64(1 + i%10)
+					insertAlerts(b, s, a)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				page, _, err := s.Alerts(ctx, AlertFilter{IncidentID: int64(1 + i%10), Limit: 100, NoRaw: true})
+				if err != nil || len(page) != 100 {
+					b.Fatalf("%d alerts, %v", len(page), err)
+				}
+				i++
+			}
+		})
+	}
+}
+
 func BenchmarkEncodeEntities(b *testing.B) {
 	a := testAlert(1)
 	var buf []byte
