@@ -8,6 +8,9 @@
 #   DURATION=10s WARMUP=2s ROUNDS=3 OUT=/tmp/bench scripts/bench/run.sh
 #   NICE=-15 scripts/bench/run.sh        # as root on a shared machine: the servers and the
 #                                        # generator take the CPU before other work
+#   CASES="single" ROUNDS=5 scripts/bench/run.sh   # only some of the measurements:
+#       single (1 alert/request), batch (100/request), open10k (10,000 open incidents),
+#       formats (Suricata EVE), memory (100k-in-10k and Alertmanager's re-sent alerts)
 #
 # It installs nothing. It needs: go (builds warroom and the baseline server), curl, and
 # for the comparison Debian's prometheus-alertmanager (apt-get install
@@ -22,6 +25,7 @@ ROOT=$PWD
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 ONLY=${ONLY:-"baseline alertmanager warroom"}
+CASES=${CASES:-"single batch open10k formats memory"}
 OUT=${OUT:-$(mktemp -d /tmp/warroom-bench.XXXXXX)}
 AM_BIN=${ALERTMANAGER:-$(command -v prometheus-alertmanager || command -v alertmanager || true)}
 WR_PORT=${WR_PORT:-18080}
@@ -42,6 +46,16 @@ fi
 mkdir -p "$OUT"
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
+case_on() { [[ " $CASES " == *" $1 "* ]]; }
+for c in $CASES; do
+	case $c in
+	single | batch | open10k | formats | memory) ;;
+	*)
+		printf 'CASES: unknown case %q; choose from: single batch open10k formats memory\n' "$c" >&2
+		exit 2
+		;;
+	esac
+done
 say() { printf '%s\n' "$*" >&2; }
 
 missing=()
@@ -273,8 +287,8 @@ printf 'name\trss_kb\tpeak_rss_kb\trss_kb_after_10s_idle\trss_kb_after_backlog\n
 if want baseline; then
 	SERVER_KIND=baseline
 	start_baseline
-	measure baseline-single-c16 --url "http://127.0.0.1:$BASE_PORT" --source generic "${SINGLE[@]}" "${T[@]}"
-	measure baseline-batch100-c8 --url "http://127.0.0.1:$BASE_PORT" --source generic "${BATCH[@]}" "${T[@]}"
+	case_on single && measure baseline-single-c16 --url "http://127.0.0.1:$BASE_PORT" --source generic "${SINGLE[@]}" "${T[@]}"
+	case_on batch && measure baseline-batch100-c8 --url "http://127.0.0.1:$BASE_PORT" --source generic "${BATCH[@]}" "${T[@]}"
 	stop_server
 fi
 
@@ -282,25 +296,28 @@ fi
 # change in what else runs on the machine affects both alike; ROUNDS repeats them.
 for round in $(seq "${ROUNDS:-1}"); do
 	r=r$round
-	if am; then
+	if am && case_on single; then
 		SERVER_KIND=alertmanager
 		start_alertmanager && measure "$r-am-single-c16" "${AM[@]}" "${SINGLE[@]}" "${T[@]}"
 		stop_server
 	fi
-	if wr; then
+	if wr && case_on single; then
 		SERVER_KIND=warroom
 		start_warroom && measure "$r-wr-single-c16" "${WR[@]}" --source generic "${SINGLE[@]}" --readable-sample 200 "${T[@]}"
 		stop_server
 	fi
-	if am; then
+	if am && case_on batch; then
 		SERVER_KIND=alertmanager
 		start_alertmanager && measure "$r-am-batch100-c8" "${AM[@]}" "${BATCH[@]}" "${T[@]}"
 		stop_server
 	fi
-	if wr; then
+	if wr && case_on batch; then
 		SERVER_KIND=warroom
 		start_warroom && measure "$r-wr-batch100-c8" "${WR[@]}" --source generic "${BATCH[@]}" --readable-sample 200 "${T[@]}"
 		stop_server
+	fi
+	if wr && case_on open10k; then
+		SERVER_KIND=warroom
 		# 10,000 open incidents: 300 requests of 100 alerts open them all first. Each
 		# is notifiable, so warroom then opens 10,000 web chat rooms with their opening
 		# messages and playbook plans; wait_idle waits for that backlog to drain, so the
@@ -322,17 +339,20 @@ for round in $(seq "${ROUNDS:-1}"); do
 	fi
 done
 
-if wr; then
+if wr && case_on formats; then
 	SERVER_KIND=warroom
 	start_warroom && measure wr-suricata-single-c16 "${WR[@]}" --source suricata --format suricata "${SINGLE[@]}" "${T[@]}"
 	stop_server
 	start_warroom && measure wr-suricata-batch100-c8 "${WR[@]}" --source suricata --format suricata "${BATCH[@]}" "${T[@]}"
 	stop_server
+fi
+if wr && case_on memory; then
+	SERVER_KIND=warroom
 	start_warroom && measure wr-100k-in-10k "${WR[@]}" --source generic "${BATCH[@]}" --requests 1000 --incidents 10000
 	after_idle wr-100k-in-10k
 	stop_server
 fi
-if am; then
+if am && case_on memory; then
 	SERVER_KIND=alertmanager
 	start_alertmanager && measure am-100k-in-10k "${AM[@]}" "${BATCH[@]}" --requests 1000 --incidents 10000
 	after_idle am-100k-in-10k
