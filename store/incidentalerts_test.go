@@ -208,7 +208,8 @@ func TestIncidentAlertsMarkMoves(t *testing.T) {
 func TestIncidentAlertsQueryPlan(t *testing.T) {
 	s := openTest(t, "", Options{})
 	for name, q := range map[string]string{"newest": incidentAlertsNewest, "newest without raw": incidentAlertsNewestNoRaw,
-		"ids after": "SELECT rule FROM alerts WHERE id IN (" + incidentAlertIDs + ")"} {
+		"ids after": "SELECT rule FROM alerts WHERE id IN (" + incidentAlertIDs + ")",
+		"merge":     "UPDATE alerts SET incident_id = ?1 WHERE id IN (" + incidentAlertIDsOf("?2", "0") + ")"} {
 		rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+q, 1, 2, 3)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -34,10 +34,7 @@ const (
 	// An incident's alerts (migration 0009): those up to incident_alerts_mark through
 	// incident_alerts, those after it by a short range of rowids. alertsMark reads the
 	// mark in the statement's own snapshot.
-	alertsMark = "(SELECT through FROM incident_alerts_mark)"
-	// incidentAlertIDs selects the ids of incident ?1's alerts after id ?2.
-	incidentAlertIDs = "SELECT alert_id FROM incident_alerts WHERE incident_id = ?1 AND alert_id > ?2 AND alert_id <= " + alertsMark +
-		" UNION ALL SELECT id FROM alerts WHERE id > MAX(?2, " + alertsMark + ") AND incident_id = ?1"
+	alertsMark   = "(SELECT through FROM incident_alerts_mark)"
 	liveStatuses = "('" + string(model.StatusOpen) + "','" + string(model.StatusAcknowledged) + "','" + string(model.StatusContained) + "')"
 
 	defaultAlertLimit    = 100
@@ -108,6 +105,17 @@ func (s *SQLite) Alert(ctx context.Context, id int64) (*model.Alert, error) {
 	}
 	return a, nil
 }
+
+// incidentAlertIDsOf selects the ids of the alerts of incident inc with ids above
+// after (both SQL expressions): the pairs of incident_alerts up to the mark, then the
+// alerts after it whose incident_id names inc.
+func incidentAlertIDsOf(inc, after string) string {
+	return "SELECT alert_id FROM incident_alerts WHERE incident_id = " + inc + " AND alert_id > " + after + " AND alert_id <= " + alertsMark +
+		" UNION ALL SELECT id FROM alerts WHERE id > MAX(" + after + ", " + alertsMark + ") AND incident_id = " + inc
+}
+
+// incidentAlertIDs selects the ids of incident ?1's alerts after id ?2.
+var incidentAlertIDs = incidentAlertIDsOf("?1", "?2")
 
 // incidentAlertsNewest selects incident ?1's alerts with ids below ?2, newest first,
 // at most ?3. The alerts after the mark (a range of rowids, read backwards) all come

@@ -523,8 +523,8 @@ func (t *writeTx) MoveAlerts(from, to int64) error {
 		return err
 	}
 	w := t.w
-	for _, st := range []*sqlite3.SQLiteStmt{w.moveAlerts, w.moveIndexedAlerts, w.moveIndexed} {
-		if err := w.exec1(st, to, from, t.indexed); err != nil {
+	for _, st := range []*sqlite3.SQLiteStmt{w.moveAlerts, w.moveIndexed} {
+		if err := w.exec1(st, to, from); err != nil {
 			return t.poison(fmt.Errorf("move alerts from incident %d to %d: %w", from, to, err))
 		}
 	}

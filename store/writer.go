@@ -222,7 +222,7 @@ type writer struct {
 	setIncidentKeys, upsertBlock      *sqlite3.SQLiteStmt
 	// See migration 0009 and writeTx.indexAlerts.
 	indexAlerts, indexAlert, setAlertsMark *sqlite3.SQLiteStmt
-	moveIndexed, moveIndexedAlerts         *sqlite3.SQLiteStmt
+	moveIndexed                            *sqlite3.SQLiteStmt
 	prepared                               []*sqlite3.SQLiteStmt
 	alerts, incidents, entities            rowBuf
 	tx                                     writeTx
@@ -325,11 +325,9 @@ func (w *writer) prepare(c *sqlite3.SQLiteConn) error {
 		{&w.begin, "BEGIN IMMEDIATE"},
 		{&w.commit, "COMMIT"},
 		{&w.rollback, "ROLLBACK"},
-		// The alerts after the mark are found by their rowids, those up to it through
-		// incident_alerts (migration 0009).
-		{&w.moveAlerts, "UPDATE alerts SET incident_id = ?1 WHERE id > ?3 AND incident_id = ?2"},
-		{&w.moveIndexedAlerts, "UPDATE alerts SET incident_id = ?1 WHERE id IN (SELECT alert_id FROM incident_alerts WHERE incident_id = ?2 AND alert_id <= ?3)"},
-		{&w.moveIndexed, "UPDATE incident_alerts SET incident_id = ?1 WHERE incident_id = ?2 AND alert_id <= ?3"},
+		// An incident's alerts as the reads find them (migration 0009), then its pairs.
+		{&w.moveAlerts, "UPDATE alerts SET incident_id = ?1 WHERE id IN (" + incidentAlertIDsOf("?2", "0") + ")"},
+		{&w.moveIndexed, "UPDATE incident_alerts SET incident_id = ?1 WHERE incident_id = ?2"},
 		{&w.indexAlerts, "INSERT INTO incident_alerts (incident_id, alert_id) SELECT incident_id, id FROM alerts WHERE id > ?1 AND incident_id IS NOT NULL"},
 		{&w.indexAlert, "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id) VALUES (?1, ?2)"},
 		{&w.setAlertsMark, "UPDATE incident_alerts_mark SET through = ?1"},

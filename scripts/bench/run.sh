@@ -284,7 +284,7 @@ after_idle() {
 }
 printf 'name\trss_kb\tpeak_rss_kb\trss_kb_after_10s_idle\trss_kb_after_backlog\n' >"$OUT/memory.tsv"
 
-if want baseline; then
+if want baseline && { case_on single || case_on batch; }; then
 	SERVER_KIND=baseline
 	start_baseline
 	case_on single && measure baseline-single-c16 --url "http://127.0.0.1:$BASE_PORT" --source generic "${SINGLE[@]}" "${T[@]}"
